@@ -1,0 +1,1 @@
+"""What the services truly share: the event contract, settings, observability, inbox and outbox."""

@@ -1,0 +1,349 @@
+"""The public event contract: CloudEvents 1.0 envelopes, the five `data` types and their topics."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.config import JsonDict, JsonValue
+
+SPEC_VERSION = "1.0"
+CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
+DEADLETTER_TOPIC = "rehab.deadletter"
+
+
+class Modality(StrEnum):
+    """Treatment modality (hình thức cai nghiện)."""
+
+    COMPULSORY = "compulsory"
+    VOLUNTARY_FACILITY = "voluntary_facility"
+    VOLUNTARY_COMMUNITY = "voluntary_community"
+    METHADONE = "methadone"
+    TEMPORARY_STAY = "temporary_stay"
+    STATUS_DETERMINATION = "status_determination"
+
+
+#: Modalities that take place inside a treatment facility, so an admission must name one.
+RESIDENTIAL = frozenset(
+    {
+        Modality.COMPULSORY,
+        Modality.VOLUNTARY_FACILITY,
+        Modality.TEMPORARY_STAY,
+        Modality.STATUS_DETERMINATION,
+    }
+)
+
+
+class Substance(StrEnum):
+    ATS = "ats"
+    OPIOID = "opioid"
+    CANNABIS = "cannabis"
+    OTHER = "other"
+
+
+class Sex(StrEnum):
+    MALE = "male"
+    FEMALE = "female"
+
+
+class Outcome(StrEnum):
+    COMPLETED = "completed"
+    ABSCONDED = "absconded"
+    TERMINATED = "terminated"
+    DIED = "died"
+
+
+class Support(StrEnum):
+    JOB_PLACEMENT = "job_placement"
+    SELF_EMPLOYMENT = "self_employment"
+    LOAN = "loan"
+
+
+Identifier = Annotated[
+    str,
+    Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$", description="Opaque identifier, 1-64 characters."),
+]
+WardCode = Annotated[
+    str,
+    Field(
+        pattern=r"^\d{5}$",
+        description="Commune/ward code as the General Statistics Office writes it (five digits).",
+    ),
+]
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+def _when_modality(modalities: list[JsonValue], then: JsonDict) -> JsonDict:
+    return {"if": {"required": ["modality"], "properties": {"modality": {"enum": modalities}}}, "then": then}
+
+
+class Admitted(_Data):
+    """A person was admitted into a treatment modality (tiếp nhận, đưa vào cai nghiện)."""
+
+    # The cross-field rules the validators below enforce, stated in the JSON Schema too.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                _when_modality(
+                    [m.value for m in sorted(RESIDENTIAL)],
+                    {"required": ["facility_id"], "properties": {"facility_id": {"type": "string"}}},
+                ),
+                _when_modality(
+                    ["compulsory"],
+                    {"required": ["legal_basis"], "properties": {"legal_basis": {"type": "string"}}},
+                ),
+                _when_modality(["voluntary_community"], {"properties": {"facility_id": {"type": "null"}}}),
+            ]
+        }
+    )
+
+    episode_id: Identifier = Field(description="The treatment episode this admission opens.")
+    modality: Modality = Field(description="Treatment modality.")
+    admitted_on: date = Field(description="Date of admission.")
+    unit: WardCode = Field(description="The commune/ward that manages the person.")
+    facility_id: Identifier | None = Field(
+        default=None,
+        validate_default=True,
+        description="Treatment facility; required for residential modalities, absent for community treatment.",
+    )
+    sex: Sex = Field(description="Sex of the person.")
+    birth_year: int = Field(ge=1900, le=2100, description="Year of birth.")
+    substances: list[Substance] = Field(
+        min_length=1, max_length=4, description="Substances used, the primary substance first."
+    )
+    legal_basis: str | None = Field(
+        default=None,
+        validate_default=True,
+        min_length=1,
+        max_length=200,
+        description="Reference of the decision the admission rests on; required for compulsory treatment.",
+    )
+    service_point_id: Identifier | None = Field(
+        default=None, description="Commune service point, for treatment in the community."
+    )
+    previous_episode_id: Identifier | None = Field(
+        default=None, description="The earlier episode this re-admission follows (after a relapse)."
+    )
+
+    @field_validator("substances")
+    @classmethod
+    def _distinct(cls, substances: list[Substance]) -> list[Substance]:
+        if len(set(substances)) != len(substances):
+            raise ValueError("substances must not repeat")
+        return substances
+
+    @field_validator("facility_id")
+    @classmethod
+    def _facility_matches_modality(cls, facility_id: str | None, info: ValidationInfo) -> str | None:
+        modality = info.data.get("modality")
+        if modality in RESIDENTIAL and facility_id is None:
+            raise ValueError(f"facility_id is required for residential modality {modality}")
+        if modality == Modality.VOLUNTARY_COMMUNITY and facility_id is not None:
+            raise ValueError("voluntary_community treatment takes place in the community, not a facility")
+        return facility_id
+
+    @field_validator("legal_basis")
+    @classmethod
+    def _legal_basis_for_compulsory(cls, legal_basis: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("modality") == Modality.COMPULSORY and legal_basis is None:
+            raise ValueError("legal_basis is required for compulsory treatment")
+        return legal_basis
+
+
+class Transferred(_Data):
+    """A resident was moved to another facility (chuyển cơ sở)."""
+
+    episode_id: Identifier = Field(description="The treatment episode.")
+    transferred_on: date = Field(description="Date of the transfer.")
+    from_facility_id: Identifier = Field(description="Facility the resident leaves.")
+    to_facility_id: Identifier = Field(description="Facility the resident enters.")
+    reason: str = Field(min_length=1, max_length=200, description="Why the resident was moved.")
+
+    @model_validator(mode="after")
+    def _different_facilities(self) -> Transferred:
+        if self.from_facility_id == self.to_facility_id:
+            raise ValueError("to_facility_id must differ from from_facility_id")
+        return self
+
+
+class Completed(_Data):
+    """Treatment ended (hoàn thành / chấm dứt cai nghiện), with its outcome."""
+
+    episode_id: Identifier = Field(description="The treatment episode that ended.")
+    completed_on: date = Field(description="Date treatment ended.")
+    outcome: Outcome = Field(description="How treatment ended.")
+    vocational_training: str | None = Field(
+        min_length=1, max_length=120, description="Trade learned during treatment, or null."
+    )
+    return_unit: WardCode = Field(description="The commune/ward the person returns to.")
+
+
+class Relapsed(_Data):
+    """A relapse was detected during post-treatment management (tái nghiện)."""
+
+    episode_id: Identifier = Field(description="The treatment episode the relapse follows.")
+    detected_on: date = Field(description="Date the relapse was detected.")
+    unit: WardCode = Field(description="The commune/ward managing the person.")
+
+
+class Employed(_Data):
+    """Employment or loan support after treatment (hỗ trợ vốn, tạo việc làm)."""
+
+    episode_id: Identifier = Field(description="The treatment episode the support follows.")
+    employed_on: date = Field(description="Date the support was given.")
+    support: Support = Field(description="Kind of support.")
+    unit: WardCode = Field(description="The commune/ward managing the person.")
+
+
+_EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
+
+
+class _Envelope(BaseModel):
+    """CloudEvents 1.0, structured content mode; extension attributes are kept as they come."""
+
+    model_config = ConfigDict(frozen=True, extra="allow", strict=True)
+
+    specversion: Literal["1.0"] = Field(description="CloudEvents version.")
+    id: str = Field(min_length=1, max_length=128, description="Unique event id; the deduplication key.")
+    source: str = Field(
+        pattern=r"^/[A-Za-z0-9/._-]{1,199}$",
+        description="The publishing agency, e.g. /vn/agency/dongnai-dolisa.",
+    )
+    subject: str = Field(
+        pattern=r"^[A-Za-z0-9_-]{16,128}$", description="Pseudonymous person id (keyed hash); the record key."
+    )
+    time: AwareDatetime = Field(description="When the event happened (RFC 3339).")
+    datacontenttype: Literal["application/json"] = Field(description="Media type of data.")
+    dataschema: str | None = Field(default=None, max_length=200, description="Optional schema URI of data.")
+
+    @model_validator(mode="after")
+    def _extension_names(self) -> _Envelope:
+        for name in self.model_extra or {}:
+            if not _EXTENSION_NAME.match(name):
+                raise ValueError(f"{name!r} is not a valid CloudEvents attribute name")
+        return self
+
+
+class AdmittedEvent(_Envelope):
+    type: Literal["vn.rehab.admitted.v1"] = Field(description="Event type.")
+    data: Admitted
+
+
+class TransferredEvent(_Envelope):
+    type: Literal["vn.rehab.transferred.v1"] = Field(description="Event type.")
+    data: Transferred
+
+
+class CompletedEvent(_Envelope):
+    type: Literal["vn.rehab.completed.v1"] = Field(description="Event type.")
+    data: Completed
+
+
+class RelapsedEvent(_Envelope):
+    type: Literal["vn.rehab.relapsed.v1"] = Field(description="Event type.")
+    data: Relapsed
+
+
+class EmployedEvent(_Envelope):
+    type: Literal["vn.rehab.employed.v1"] = Field(description="Event type.")
+    data: Employed
+
+
+Event = AdmittedEvent | TransferredEvent | CompletedEvent | RelapsedEvent | EmployedEvent
+EventData = Admitted | Transferred | Completed | Relapsed | Employed
+
+#: The one place that maps an event type to its model and topic.
+EVENT_MODELS: dict[str, type[Event]] = {
+    "vn.rehab.admitted.v1": AdmittedEvent,
+    "vn.rehab.transferred.v1": TransferredEvent,
+    "vn.rehab.completed.v1": CompletedEvent,
+    "vn.rehab.relapsed.v1": RelapsedEvent,
+    "vn.rehab.employed.v1": EmployedEvent,
+}
+TOPICS: dict[str, str] = {
+    "vn.rehab.admitted.v1": "rehab.admitted",
+    "vn.rehab.transferred.v1": "rehab.transferred",
+    "vn.rehab.completed.v1": "rehab.completed",
+    "vn.rehab.relapsed.v1": "rehab.relapsed",
+    "vn.rehab.employed.v1": "rehab.employed",
+}
+TYPE_OF_TOPIC = {topic: event_type for event_type, topic in TOPICS.items()}
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Annotated[Event, Field(discriminator="type")])
+
+
+_TYPE_OF_DATA: dict[type[EventData], str] = {
+    Admitted: "vn.rehab.admitted.v1",
+    Transferred: "vn.rehab.transferred.v1",
+    Completed: "vn.rehab.completed.v1",
+    Relapsed: "vn.rehab.relapsed.v1",
+    Employed: "vn.rehab.employed.v1",
+}
+
+
+def new_event(data: EventData, *, subject: str, source: str, time: datetime | None = None) -> Event:
+    """Wrap `data` in a new envelope with a fresh id."""
+    event_type = _TYPE_OF_DATA[type(data)]
+    return EVENT_MODELS[event_type].model_validate(
+        {
+            "specversion": SPEC_VERSION,
+            "id": str(uuid.uuid4()),
+            "source": source,
+            "type": event_type,
+            "subject": subject,
+            "time": time or datetime.now(UTC),
+            "datacontenttype": "application/json",
+            "data": data,
+        }
+    )
+
+
+def serialize(event: Event) -> bytes:
+    """The record value: the structured-mode JSON, with absent optional attributes left out rather than null."""
+    return event.model_dump_json(exclude={"dataschema"} if event.dataschema is None else None).encode()
+
+
+def topic_of(event_type: str, prefix: str = "") -> str:
+    """The topic an event type is published on, under an optional prefix."""
+    return prefix + TOPICS[event_type]
+
+
+def short_type(event_type: str) -> str:
+    """`vn.rehab.admitted.v1` -> `admitted`, the name used in metric labels and logs."""
+    parts = event_type.split(".")
+    return parts[2] if len(parts) == 4 and event_type in TOPICS else "unknown"
+
+
+def all_topics(prefix: str = "") -> list[str]:
+    """Every topic of the contract, dead-letter included."""
+    return [prefix + t for t in (*TOPICS.values(), DEADLETTER_TOPIC)]
+
+
+def event_date(data: EventData) -> date:
+    """The business date an event happened on."""
+    match data:
+        case Admitted():
+            return data.admitted_on
+        case Transferred():
+            return data.transferred_on
+        case Completed():
+            return data.completed_on
+        case Relapsed():
+            return data.detected_on
+        case Employed():
+            return data.employed_on

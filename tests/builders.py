@@ -1,0 +1,51 @@
+"""Builders of valid contract data and events, with random ids so tests never collide."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from datetime import date
+from typing import Any
+
+from shared.events import Admitted, Completed, Event, EventData, new_event
+
+HANOI_WARD = "00070"  # Phường Hoàn Kiếm, Hà Nội (01)
+
+
+def a_subject() -> str:
+    return secrets.token_hex(32)
+
+
+def an_episode_id() -> str:
+    return f"ep-{uuid.uuid4().hex}"
+
+
+def an_admission(**overrides: Any) -> Admitted:
+    fields: dict[str, Any] = {
+        "episode_id": an_episode_id(),
+        "modality": "compulsory",
+        "admitted_on": date(2024, 3, 1),
+        "unit": HANOI_WARD,
+        "facility_id": "hn-cs3",
+        "sex": "male",
+        "birth_year": 1990,
+        "substances": ["ats"],
+        "legal_basis": "Quyết định 12/QĐ-TA",
+    } | overrides
+    return Admitted.model_validate_json(json.dumps(fields, default=str))
+
+
+def a_completion(**overrides: Any) -> Completed:
+    fields: dict[str, Any] = {
+        "episode_id": an_episode_id(),
+        "completed_on": date(2024, 9, 1),
+        "outcome": "completed",
+        "vocational_training": None,
+        "return_unit": HANOI_WARD,
+    } | overrides
+    return Completed.model_validate_json(json.dumps(fields, default=str))
+
+
+def an_event(data: EventData, subject: str | None = None) -> Event:
+    return new_event(data, subject=subject or a_subject(), source="/vn/agency/test")
