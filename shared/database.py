@@ -1,0 +1,83 @@
+"""PostgreSQL access every service shares: the engine on its own schema, and Alembic migrations run at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command, context, op
+from alembic.config import Config
+from sqlalchemy import MetaData, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+
+def asyncpg_url(url: str) -> str:
+    """`postgresql://user@host/db` as SQLAlchemy's asyncpg dialect wants it."""
+    parsed = make_url(url)
+    return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+def create_engine(url: str, schema: str, *, pool_size: int = 5) -> AsyncEngine:
+    """An engine whose connections see `schema` first, so a service's tables need no qualifier."""
+    return create_async_engine(
+        asyncpg_url(url),
+        pool_size=pool_size,
+        pool_pre_ping=True,  # a PostgreSQL restart leaves dead pooled connections behind
+        connect_args={"server_settings": {"search_path": schema, "application_name": f"hoinhap-{schema}"}},
+    )
+
+
+def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def migrate(engine: AsyncEngine, schema: str, migrations: Path) -> None:
+    """Bring `schema` to the newest revision in `migrations`; replicas starting together take turns."""
+    async with engine.begin() as conn:
+        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": f"hoinhap-migrate-{schema}"})
+        await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        await conn.run_sync(_upgrade, schema, migrations)
+
+
+def _upgrade(connection: Connection, schema: str, migrations: Path) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(migrations))
+    config.attributes["connection"] = connection
+    config.attributes["schema"] = schema
+    command.upgrade(config, "head")
+
+
+def create_inbox_and_outbox() -> None:
+    """Migration step of every service's first revision. Frozen: change the tables in a new revision."""
+    op.create_table(
+        "inbox",
+        sa.Column("event_id", sa.Text(), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.PrimaryKeyConstraint("event_id"),
+    )
+    op.create_table(
+        "outbox",
+        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        sa.Column("event_id", sa.Text(), nullable=False),
+        sa.Column("event_type", sa.Text(), nullable=False),
+        sa.Column("subject", sa.Text(), nullable=False),
+        sa.Column("payload", sa.LargeBinary(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("event_id"),
+    )
+
+
+def run_migrations(metadata: MetaData) -> None:
+    """The body of every service's Alembic `env.py`: migrate on the connection `migrate` hands over."""
+    connection: Connection = context.config.attributes["connection"]
+    schema: str = context.config.attributes["schema"]
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        version_table_schema=schema,
+        include_name=lambda name, kind, _: not (kind == "table" and name == "alembic_version"),
+    )
+    with context.begin_transaction():
+        context.run_migrations()

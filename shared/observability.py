@@ -1,0 +1,161 @@
+"""Observability every service shares: JSON-lines logs, the Prometheus metrics, and health/metrics routes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from starlette.responses import JSONResponse
+
+#: Extra fields a log record may carry; anything else passed in `extra` is dropped, never logged.
+LOG_FIELDS = (
+    "event_id",
+    "event_type",
+    "episode_id",
+    "topic",
+    "partition",
+    "offset",
+    "count",
+    "reason",
+    "url",
+)
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "service": self.service,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        line.update({k: getattr(record, k) for k in LOG_FIELDS if hasattr(record, k)})
+        if record.exc_info:
+            line["error"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def configure_logging(service: str, level: str) -> None:
+    """Send every log record of the process to stderr as one JSON object per line."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter(service))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "faststream", "aiokafka"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)  # requests are counted, not logged
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+
+
+@dataclass
+class Metrics:
+    """The metrics every service exports, on a registry of its own."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.consumed = Counter(
+            "hoinhap_events_consumed",
+            "Events taken from Kafka, by type and result.",
+            ["type", "result"],
+            registry=r,
+        )
+        self.published = Counter(
+            "hoinhap_events_published", "Events published to Kafka, by type.", ["type"], registry=r
+        )
+        self.deadlettered = Counter(
+            "hoinhap_deadletter_records",
+            "Records sent to the dead-letter topic, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.batch_seconds = Histogram(
+            "hoinhap_consume_batch_duration_seconds",
+            "Time to handle one batch of consumed records, database commit included.",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.outbox_backlog = Gauge(
+            "hoinhap_outbox_backlog_events", "Events in the outbox not yet published.", registry=r
+        )
+        self.outbox_oldest_age = Gauge(
+            "hoinhap_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox event.", registry=r
+        )
+        self.http_requests = Counter(
+            "hoinhap_http_requests",
+            "HTTP requests, by route, method and status.",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.http_seconds = Histogram(
+            "hoinhap_http_request_duration_seconds",
+            "HTTP request latency, by route and method.",
+            ["route", "method"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=r,
+        )
+
+
+def instrument_http(app: FastAPI, metrics: Metrics) -> None:
+    """Count and time every request under its route template, so label values stay bounded."""
+
+    @app.middleware("http")
+    async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        metrics.http_requests.labels(route, request.method, str(response.status_code)).inc()
+        metrics.http_seconds.labels(route, request.method).observe(time.perf_counter() - started)
+        return response
+
+
+ReadinessCheck = Callable[[], Awaitable[None]]
+
+
+def health_router(metrics: Metrics, checks: dict[str, ReadinessCheck]) -> APIRouter:
+    """`/healthz` (the process answers), `/readyz` (its dependencies answer) and `/metrics`; no authentication."""
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", summary="Liveness: the process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", summary="Readiness: the database and the broker answer", responses={503: {}})
+    async def readyz() -> JSONResponse:
+        failures: dict[str, str] = {}
+        for name, check in checks.items():
+            try:
+                await check()
+            except Exception as error:
+                failures[name] = type(error).__name__
+        if failures:
+            return JSONResponse({"status": "unavailable", "failing": failures}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router

@@ -1,0 +1,168 @@
+"""The wiring every service process shares: database, broker, outbox relay, health and metrics in one lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, HTTPException, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from faststream.kafka import KafkaBroker
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from pydantic import ValidationError
+from sqlalchemy import Table, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from shared.auth import Authenticate
+from shared.consumer import DeadLetters
+from shared.database import create_engine, migrate, sessions
+from shared.events import CONTENT_TYPE, DEADLETTER_TOPIC, EVENT_MODELS, topic_of
+from shared.kafka import ensure_topics, sender
+from shared.observability import Metrics, health_router, instrument_http
+from shared.outbox import OutboxRelay
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """What a service's handlers and endpoints use: built once in `create_app`, closed by its lifespan."""
+
+    settings: ServiceSettings
+    metrics: Metrics
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    broker: KafkaBroker
+    relay: OutboxRelay
+    dead_letters: DeadLetters
+
+
+def build_runtime(settings: ServiceSettings, outbox: Table, publishes: Sequence[str] = ()) -> Runtime:
+    """`publishes`: the event types the service emits, declared so the AsyncAPI document shows their schemas."""
+    metrics = Metrics()
+    engine = create_engine(settings.database_url.get_secret_value(), settings.db_schema)
+    db = sessions(engine)
+    broker = KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=f"hoinhap-{settings.service}",
+        acks="all",
+        allow_auto_create_topics=False,
+        logger=logging.getLogger(f"hoinhap.{settings.service}.faststream"),
+        log_level=logging.DEBUG,  # one line per message is for debugging; metrics count them
+        middlewares=(KafkaPrometheusMiddleware(registry=metrics.registry, app_name=f"hoinhap-{settings.service}"),),
+    )
+    prefix = settings.topic_prefix
+    for event_type in publishes:
+        broker.publisher(
+            topic_of(event_type, prefix),
+            title=f"{topic_of(event_type, prefix)}:{settings.service}",
+            description=f"{EVENT_MODELS[event_type].model_fields['data'].annotation.__doc__} "
+            f"Published by {settings.service} through its outbox.",
+            schema=EVENT_MODELS[event_type],
+            headers={"content-type": CONTENT_TYPE},
+        )
+    broker.publisher(
+        prefix + DEADLETTER_TOPIC,
+        title=f"{prefix + DEADLETTER_TOPIC}:{settings.service}",
+        description="Records that can never be applied, unchanged, with headers hoinhap-reason, "
+        "hoinhap-reason-detail, hoinhap-service and hoinhap-original-topic/partition/offset.",
+        schema=bytes,
+    )
+    send = sender(broker)
+    relay = OutboxRelay(db, outbox, send, metrics, topic_prefix=prefix, poll_seconds=settings.outbox_poll_seconds)
+    dead_letters = DeadLetters(send, metrics, service=settings.service, topic_prefix=prefix)
+    return Runtime(settings, metrics, engine, db, broker, relay, dead_letters)
+
+
+async def _until_it_works(what: str, step: Callable[[], Awaitable[object]], attempts: int = 60) -> None:
+    """Dependencies may come up after the service (compose, restarts): wait for them rather than exit."""
+    for attempt in range(1, attempts + 1):
+        try:
+            await step()
+            return
+        except Exception as error:
+            if attempt == attempts:
+                raise
+            log.warning("%s not available yet (%s); retrying", what, type(error).__name__)
+            await asyncio.sleep(min(0.2 * attempt, 2.0))
+
+
+def create_service_app(
+    runtime: Runtime,
+    *,
+    title: str,
+    description: str,
+    migrations: Path,
+    routers: Sequence[APIRouter],
+    authenticate: Authenticate,
+) -> FastAPI:
+    """The HTTP application of one service; starting it migrates, creates topics, consumes and relays."""
+    settings = runtime.settings
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await _until_it_works("database", lambda: migrate(runtime.engine, settings.db_schema, migrations))
+        await _until_it_works(
+            "broker",
+            lambda: ensure_topics(settings.kafka_bootstrap_servers, settings.topic_prefix, settings.topic_partitions),
+        )
+        await _until_it_works("broker", runtime.broker.start)
+        relay = asyncio.create_task(runtime.relay.run(), name="outbox-relay")
+        log.info("%s started", settings.service)
+        try:
+            yield
+        finally:
+            relay.cancel()
+            await runtime.broker.stop()
+            await runtime.engine.dispose()
+
+    app = FastAPI(title=title, description=description, version="1", lifespan=lifespan)
+    app.state.runtime = runtime
+    app.state.authenticate = authenticate
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.include_router(health_router(runtime.metrics, _readiness(runtime)))
+    for router in routers:
+        app.include_router(router)
+    instrument_http(app, runtime.metrics)
+    return app
+
+
+def _readiness(runtime: Runtime) -> dict[str, Callable[[], Awaitable[None]]]:
+    async def database() -> None:
+        async with runtime.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def broker() -> None:
+        if not await runtime.broker.ping(timeout=2.0):
+            raise ConnectionError("broker does not answer")
+
+    return {"database": database, "broker": broker}
+
+
+def field_errors(
+    error: ValidationError | RequestValidationError, prefix: tuple[str, ...] = ()
+) -> list[dict[str, object]]:
+    """Each error's field and rule, never the rejected value (it may be a national ID)."""
+    return [{"loc": [*prefix, *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in error.errors()]
+
+
+async def _validation_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    return JSONResponse({"detail": field_errors(error)}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+def unprocessable(error: ValidationError, prefix: tuple[str, ...] = ("body",)) -> HTTPException:
+    """A contract violation found while building an event from a request, as a 422 naming the field."""
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, field_errors(error, prefix))
+
+
+def session(request: Request) -> async_sessionmaker[AsyncSession]:
+    """FastAPI dependency: the service's session factory."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime.sessions

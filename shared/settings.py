@@ -1,0 +1,67 @@
+"""The settings every service shares; each service subclasses it with its own prefix and fields."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Read from the environment: `HOINHAP_<FIELD>` for these, `HOINHAP_<SERVICE>_<FIELD>` for a service's own."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    database_url: SecretStr = Field(
+        validation_alias=AliasChoices("HOINHAP_DATABASE_URL", "DATABASE_URL"),
+        description="PostgreSQL URL, postgresql://user@host:port/dbname (a `host=` query names a socket directory).",
+    )
+    kafka_bootstrap_servers: str = Field(
+        validation_alias=AliasChoices("HOINHAP_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
+        description="Comma-separated host:port list of the Kafka-protocol brokers.",
+    )
+    topic_prefix: str = Field(
+        default="",
+        pattern=r"^[A-Za-z0-9._-]*$",
+        validation_alias="HOINHAP_TOPIC_PREFIX",
+        description="Prefix put before every topic and consumer group name (tests, multi-tenant clusters).",
+    )
+    topic_partitions: int = Field(
+        default=3,
+        ge=1,
+        validation_alias="HOINHAP_TOPIC_PARTITIONS",
+        description="Partitions per topic when a service creates a missing topic.",
+    )
+    admin_token: SecretStr = Field(
+        validation_alias="HOINHAP_ADMIN_TOKEN",
+        min_length=16,
+        description="National operator token: reads and writes everywhere and issues agency tokens.",
+    )
+    log_level: str = Field(default="INFO", validation_alias="HOINHAP_LOG_LEVEL", description="Python log level name.")
+    host: str = Field(default="127.0.0.1", description="Interface the HTTP server listens on.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port the HTTP server listens on.")
+    db_schema: str = Field(
+        default="public",
+        pattern=r"^[a-z_][a-z0-9_]*$",
+        description="PostgreSQL schema holding this service's tables.",
+    )
+    outbox_poll_seconds: float = Field(
+        default=0.5, gt=0, description="How often the outbox relay looks for rows written by other processes."
+    )
+    consumer_max_records: int = Field(default=1000, ge=1, description="Most records handled in one transaction.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, url: SecretStr) -> SecretStr:
+        if not url.get_secret_value().startswith(("postgresql://", "postgres://", "postgresql+asyncpg://")):
+            raise ValueError("must be a postgresql:// URL")
+        return url
+
+    @property
+    def service(self) -> str:
+        """The service name, from the subclass's environment prefix (HOINHAP_INTAKE_ -> intake)."""
+        prefix = str(self.model_config.get("env_prefix", ""))
+        return prefix.removeprefix("HOINHAP_").rstrip("_").lower()
+
+    @property
+    def consumer_group(self) -> str:
+        return f"{self.topic_prefix}hoinhap-{self.service}"
