@@ -1,0 +1,36 @@
+"""The aftercare service's composition root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from services.aftercare import handlers
+from services.aftercare.models import outbox
+from shared.auth import admin_only
+from shared.runtime import build_runtime, create_service_app
+from shared.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="HOINHAP_AFTERCARE_", extra="ignore", frozen=True)
+
+    port: int = Field(default=8003, ge=1, le=65535, description="Port the HTTP server listens on.")
+    db_schema: str = Field(default="aftercare", description="PostgreSQL schema holding aftercare's tables.")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()  # fields come from the environment
+    runtime = build_runtime(settings, outbox, publishes=["vn.rehab.relapsed.v1", "vn.rehab.employed.v1"])
+    runtime.broker.include_router(handlers.build_router(runtime), prefix=settings.topic_prefix)
+    return create_service_app(
+        runtime,
+        title="Hòa Nhập aftercare",
+        description="Post-treatment management at the place of residence; records relapses and employment support.",
+        migrations=Path(__file__).parent / "migrations",
+        routers=[],
+        authenticate=admin_only(settings.admin_token.get_secret_value()),
+    )

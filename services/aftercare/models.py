@@ -1,0 +1,32 @@
+"""The tables the aftercare service owns."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import Date, MetaData, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.inbox import inbox_table
+from shared.outbox import outbox_table
+
+metadata = MetaData()
+
+
+class Base(DeclarativeBase):
+    metadata = metadata
+
+
+class AftercareCase(Base):
+    """Post-treatment management of one person after one episode, at their place of residence."""
+
+    __tablename__ = "aftercare_cases"
+
+    episode_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    subject: Mapped[str] = mapped_column(Text)
+    unit: Mapped[str] = mapped_column(Text)
+    opened_on: Mapped[date] = mapped_column(Date)
+
+
+outbox = outbox_table(metadata)
+inbox = inbox_table(metadata)

@@ -1,0 +1,1 @@
+"""facility: the facility registry, residents and their census; records transfers and discharges."""

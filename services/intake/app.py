@@ -1,0 +1,41 @@
+"""The intake service's composition root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from services.intake import api
+from services.intake.models import outbox
+from shared.auth import admin_only
+from shared.runtime import build_runtime, create_service_app
+from shared.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="HOINHAP_INTAKE_", extra="ignore", frozen=True)
+
+    port: int = Field(default=8001, ge=1, le=65535, description="Port the HTTP server listens on.")
+    db_schema: str = Field(default="intake", description="PostgreSQL schema holding intake's tables.")
+    subject_key: SecretStr = Field(
+        min_length=16,
+        description="Secret key of the HMAC that turns a national ID into a subject pseudonym.",
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()  # fields come from the environment
+    runtime = build_runtime(settings, outbox, publishes=["vn.rehab.admitted.v1"])
+    app = create_service_app(
+        runtime,
+        title="Hòa Nhập intake",
+        description="Registers persons under a pseudonym and admits them into treatment; emits `admitted`.",
+        migrations=Path(__file__).parent / "migrations",
+        routers=[api.router],
+        authenticate=admin_only(settings.admin_token.get_secret_value()),
+    )
+    app.state.subject_key = settings.subject_key.get_secret_value().encode()
+    return app

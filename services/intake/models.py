@@ -1,0 +1,53 @@
+"""The tables the intake service owns."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import ARRAY, Date, DateTime, ForeignKey, Integer, MetaData, Text, UniqueConstraint, func
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.inbox import inbox_table
+from shared.outbox import outbox_table
+
+metadata = MetaData()
+
+
+class Base(DeclarativeBase):
+    metadata = metadata
+
+
+class Person(Base):
+    """A registered person, known only by the pseudonym of their national ID."""
+
+    __tablename__ = "persons"
+
+    subject: Mapped[str] = mapped_column(Text, primary_key=True)
+    sex: Mapped[str] = mapped_column(Text)
+    birth_year: Mapped[int] = mapped_column(Integer)
+    residence_unit: Mapped[str] = mapped_column(Text)
+    registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Episode(Base):
+    """A treatment episode opened by an admission."""
+
+    __tablename__ = "episodes"
+    __table_args__ = (UniqueConstraint("subject", "modality", "admitted_on", name="episodes_natural_key"),)
+
+    episode_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    subject: Mapped[str] = mapped_column(ForeignKey("persons.subject"))
+    modality: Mapped[str] = mapped_column(Text)
+    admitted_on: Mapped[date] = mapped_column(Date)
+    unit: Mapped[str] = mapped_column(Text)
+    facility_id: Mapped[str | None] = mapped_column(Text)
+    substances: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    legal_basis: Mapped[str | None] = mapped_column(Text)
+    service_point_id: Mapped[str | None] = mapped_column(Text)
+    previous_episode_id: Mapped[str | None] = mapped_column(Text)
+    recorded_by: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+outbox = outbox_table(metadata)
+inbox = inbox_table(metadata)
