@@ -1,0 +1,1 @@
+"""The suite's command line and its one-machine runner."""

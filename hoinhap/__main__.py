@@ -1,0 +1,5 @@
+"""`python -m hoinhap` is the `hoinhap` command."""
+
+from hoinhap.cli import main
+
+main()

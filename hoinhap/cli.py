@@ -1,0 +1,144 @@
+"""The `hoinhap` command: run one service, start the whole suite, write the contract's documents."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import os
+import secrets
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+
+from sqlalchemy.engine import make_url
+
+from hoinhap import local
+
+CONTRACT_DIR = Path(__file__).resolve().parent.parent / "shared" / "schemas"
+ASYNCAPI_PATH = Path(__file__).resolve().parent.parent / "docs" / "asyncapi.json"
+
+
+def _service_module(name: str) -> ModuleType:
+    return importlib.import_module(f"services.{name}.app")
+
+
+def run(name: str, port: int | None) -> None:
+    """Run one service in this process until SIGINT or SIGTERM."""
+    import uvicorn
+
+    from shared.observability import configure_logging
+
+    module = _service_module(name)
+    settings = module.Settings(**({"port": port} if port else {}))
+    configure_logging(name, settings.log_level)
+    uvicorn.run(module.create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
+
+
+def up(kafka_port: int, base_port: int | None) -> int:
+    """Start the broker and database unless configured, the four services, and wait for Ctrl-C or SIGTERM."""
+    env = dict(os.environ)
+    workdir = local.scratch_dir("hoinhap-up-")
+    started: list[local.Tansu | local.EmbeddedPostgres | local.ServiceProcess] = []
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        if not env.get("KAFKA_BOOTSTRAP_SERVERS"):
+            if local.port_answers("127.0.0.1", kafka_port):
+                print(f"port {kafka_port} is taken; choose another with --kafka-port", file=sys.stderr)
+                return 2
+            tansu = local.Tansu(kafka_port, workdir / "tansu.log").start()
+            started.append(tansu)
+            env["KAFKA_BOOTSTRAP_SERVERS"] = tansu.bootstrap_servers
+        if not env.get("DATABASE_URL"):
+            pg = local.EmbeddedPostgres(workdir / "pgdata").start()
+            started.append(pg)
+            env["DATABASE_URL"] = pg.url
+        generated = {
+            k: secrets.token_urlsafe(24)
+            for k in ("HOINHAP_ADMIN_TOKEN", "HOINHAP_INTAKE_SUBJECT_KEY")
+            if not env.get(k)
+        }
+        env.update(generated)
+
+        from shared.kafka import ensure_topics
+
+        asyncio.run(ensure_topics(env["KAFKA_BOOTSTRAP_SERVERS"], env.get("HOINHAP_TOPIC_PREFIX", ""), 3))
+        services = [
+            local.ServiceProcess(name, (base_port + i) if base_port else port, env, workdir / f"{name}.log")
+            for i, (name, port) in enumerate(local.SERVICES.items())
+        ]
+        for service in services:
+            started.append(service.start())
+        for service in services:
+            service.wait_ready()
+        _print_started(env, services, generated, workdir)
+        while not stop.wait(0.5):
+            if failed := [s.name for s in services if s.process is not None and s.process.poll() is not None]:
+                print(f"stopped: {', '.join(failed)} exited; see the logs in {workdir}", file=sys.stderr)
+                return 1
+        return 0
+    finally:
+        print("stopping...", flush=True)
+        for part in reversed(started):
+            part.stop()
+        local.remove(workdir)
+
+
+def _print_started(
+    env: dict[str, str], services: Sequence[local.ServiceProcess], generated: dict[str, str], workdir: Path
+) -> None:
+    print("Hòa Nhập is running:")
+    for s in services:
+        print(f"  {s.name:<10} {s.url}   (OpenAPI: {s.url}/docs, metrics: {s.url}/metrics)")
+    print(f"  kafka      {env['KAFKA_BOOTSTRAP_SERVERS']}")
+    print(f"  database   {make_url(env['DATABASE_URL']).render_as_string(hide_password=True)}")
+    if "HOINHAP_ADMIN_TOKEN" in generated:
+        print(f"  admin token (national operator, for this run only): {generated['HOINHAP_ADMIN_TOKEN']}")
+    print(f"  logs       {workdir}")
+    print("Press Ctrl-C to stop.", flush=True)
+
+
+def write_schemas(check: bool) -> int:
+    """Write (or with --check, compare) the JSON Schema of each event type and the suite's AsyncAPI document."""
+    from hoinhap.contract import asyncapi_document, event_schemas
+
+    expected = {CONTRACT_DIR / f"{name}.json": schema for name, schema in event_schemas().items()}
+    expected[ASYNCAPI_PATH] = asyncapi_document()
+    stale = []
+    for path, document in expected.items():
+        text = json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+        if check:
+            if not path.exists() or path.read_text() != text:
+                stale.append(path)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    for path in stale:
+        print(f"out of date: {path}; run `hoinhap schemas`", file=sys.stderr)
+    return 1 if stale else 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="hoinhap", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_cmd = commands.add_parser("run", help="run one service in the foreground")
+    run_cmd.add_argument("service", choices=sorted(local.SERVICES))
+    run_cmd.add_argument("--port", type=int, help="HTTP port (default: the service's own)")
+    up_cmd = commands.add_parser("up", help="start the whole suite on this machine")
+    up_cmd.add_argument("--kafka-port", type=int, default=9092, help="port of the embedded broker")
+    up_cmd.add_argument("--base-port", type=int, help="ports base..base+3 instead of 8001-8004")
+    schemas_cmd = commands.add_parser("schemas", help="write the event JSON Schemas and the AsyncAPI document")
+    schemas_cmd.add_argument("--check", action="store_true", help="fail if the committed files are out of date")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        run(args.service, args.port)
+    elif args.command == "up":
+        sys.exit(up(args.kafka_port, args.base_port))
+    elif args.command == "schemas":
+        sys.exit(write_schemas(args.check))
