@@ -1,0 +1,124 @@
+"""The outbox relay and the inbox, on the real database and broker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from faststream.kafka import KafkaBroker
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.facility.models import outbox
+from shared.consumer import Consumer, DeadLetters, Record
+from shared.database import sessions
+from shared.events import CONTENT_TYPE, EVENT_ADAPTER, Event, serialize, topic_of
+from shared.kafka import ensure_topics, sender
+from shared.observability import Metrics
+from shared.outbox import OutboxRelay, add_to_outbox
+from tests.builders import a_completion, an_admission, an_event
+from tests.infra import Infra
+
+
+async def read_topic(infra: Infra, topic: str, wanted: int, timeout: float = 15) -> list[Record]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=infra.bootstrap_servers, auto_offset_reset="earliest")
+    await consumer.start()
+    found: list[Record] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(found) < wanted and time.monotonic() < deadline:
+            for batch in (await consumer.getmany(timeout_ms=300)).values():
+                found.extend(batch)
+    finally:
+        await consumer.stop()
+    return found
+
+
+@pytest.fixture
+async def broker(infra: Infra) -> object:
+    b = KafkaBroker(infra.bootstrap_servers)
+    await b.start()
+    yield b
+    await b.stop()
+
+
+async def test_the_relay_publishes_in_order_keyed_by_subject_and_empties_the_outbox(
+    infra: Infra, facility_db: AsyncEngine, broker: KafkaBroker
+) -> None:
+    prefix = f"{infra.topic_prefix}relay{time.monotonic_ns()}."
+    await ensure_topics(infra.bootstrap_servers, prefix, 3)
+    db = sessions(facility_db)
+    subject = "s" * 64
+    events: list[Event] = [an_event(a_completion(), subject=subject) for _ in range(5)]
+    async with db.begin() as session:
+        await add_to_outbox(session, outbox, *events)
+    metrics = Metrics()
+    relay = OutboxRelay(db, outbox, sender(broker), metrics, topic_prefix=prefix, poll_seconds=0.1)
+
+    assert await relay.publish_pending() == 5
+
+    records = await read_topic(infra, topic_of("vn.rehab.completed.v1", prefix), 5)
+    assert [EVENT_ADAPTER.validate_json(r.value or b"").id for r in records] == [e.id for e in events]
+    assert {r.key for r in records} == {subject.encode()}
+    assert all(dict(r.headers)["content-type"] == CONTENT_TYPE.encode() for r in records)
+    async with db() as session:
+        assert await session.scalar(select(func.count()).select_from(outbox)) == 0
+    assert metrics.outbox_backlog._value.get() == 0
+
+
+async def test_rows_stay_in_the_outbox_when_the_broker_does_not_take_them(
+    infra: Infra, facility_db: AsyncEngine
+) -> None:
+    async def unreachable(*_: object) -> Awaitable[object]:
+        raise ConnectionError("broker down")
+
+    db = sessions(facility_db)
+    async with db.begin() as session:
+        await add_to_outbox(session, outbox, an_event(a_completion()))
+    relay = OutboxRelay(db, outbox, unreachable, Metrics(), topic_prefix="", poll_seconds=0.1)
+    with pytest.raises(ConnectionError):
+        await relay.publish_pending()
+    async with db() as session:
+        assert await session.scalar(select(func.count()).select_from(outbox)) == 1
+
+
+def as_record(event: Event | bytes, topic: str, offset: int) -> Record:
+    value = event if isinstance(event, bytes) else serialize(event)
+    return Record(topic, 0, offset, 0, 0, b"k", value, None, 1, len(value), ())
+
+
+async def test_the_inbox_applies_each_event_once_across_and_within_batches(facility_db: AsyncEngine) -> None:
+    applied: list[str] = []
+
+    async def record_ids(_session: object, events: list[Event]) -> None:
+        applied.extend(e.id for e in events)
+
+    sent: list[tuple[str, bytes]] = []
+
+    async def send(topic: str, key: bytes, value: bytes, headers: dict[str, str]) -> Awaitable[object]:
+        sent.append((headers["hoinhap-reason"], value))
+        done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    metrics = Metrics()
+    consumer = Consumer(
+        sessions(facility_db),
+        record_ids,
+        DeadLetters(send, metrics, service="t", topic_prefix=""),
+        metrics,
+        topic_prefix="",
+    )
+    first, second = an_event(an_admission()), an_event(an_admission())
+    topic = "rehab.admitted"
+    await consumer.handle([as_record(first, topic, 0), as_record(first, topic, 1), as_record(b"[]", topic, 2)])
+    await consumer.handle([as_record(first, topic, 0), as_record(second, topic, 3)])
+
+    assert applied == [first.id, second.id]
+    assert sent == [("invalid_event", b"[]")]
+    [family] = metrics.consumed.collect()
+    consumed = {tuple(s.labels.values()): s.value for s in family.samples if s.name.endswith("_total")}
+    assert consumed == {("admitted", "applied"): 2, ("admitted", "duplicate"): 2, ("admitted", "rejected"): 1}
