@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
@@ -19,6 +18,8 @@ class Principal:
 
     agency: str
     jurisdiction: frozenset[str]
+    token_id: str | None = None
+    operator: bool = False  # the national operator (HOINHAP_ADMIN_TOKEN), who manages agency tokens
 
     def covers(self, unit: str) -> bool:
         """Whether `unit` (a ward, a province or VN) lies within this principal's jurisdiction."""
@@ -27,19 +28,10 @@ class Principal:
         return units.is_ward(unit) and units.province_of(unit) in self.jurisdiction
 
 
-NATIONAL_OPERATOR = Principal(agency="national-operator", jurisdiction=frozenset({units.COUNTRY}))
+NATIONAL_OPERATOR = Principal(agency="national-operator", jurisdiction=frozenset({units.COUNTRY}), operator=True)
 
 #: Resolves a presented token to its principal, or None when the token is unknown.
 Authenticate = Callable[[str], Awaitable[Principal | None]]
-
-
-def admin_only(admin_token: str) -> Authenticate:
-    """Accepts only the national operator token from the environment."""
-
-    async def authenticate(token: str) -> Principal | None:
-        return NATIONAL_OPERATOR if hmac.compare_digest(token.encode(), admin_token.encode()) else None
-
-    return authenticate
 
 
 _bearer = HTTPBearer(auto_error=False, description="An agency token, or the national operator token.")

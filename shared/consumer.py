@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.events import (
     DEADLETTER_TOPIC,
     EVENT_ADAPTER,
-    TYPE_OF_TOPIC,
+    TYPES_ON_TOPIC,
     Event,
     event_date,
     short_type,
@@ -63,8 +63,7 @@ def decode(record: Record, topic_prefix: str) -> Event | Rejection:
         first = error.errors()[0]
         reason = "invalid_json" if first["type"] == "json_invalid" else "invalid_event"
         return Rejection(record, reason, _describe(error))
-    expected = TYPE_OF_TOPIC.get(record.topic.removeprefix(topic_prefix))
-    if event.type != expected:
+    if event.type not in TYPES_ON_TOPIC.get(record.topic.removeprefix(topic_prefix), ()):
         return Rejection(record, "wrong_topic", f"type {event.type} does not belong on topic {record.topic}")
     if event_date(event.data) > datetime.now(UTC).date() + DATE_SLACK:
         return Rejection(record, "future_date", f"event date {event_date(event.data)} is in the future")
@@ -111,13 +110,15 @@ async def _records(message: Any) -> Any:
 BatchHandler = Callable[[list[Record]], Awaitable[None]]
 
 
-def batch_subscriber(router: KafkaRouter, settings: ServiceSettings, *topics: str) -> Callable[[BatchHandler], object]:
+def batch_subscriber(
+    router: KafkaRouter, settings: ServiceSettings, *topics: str, group_suffix: str = ""
+) -> Callable[[BatchHandler], object]:
     """How every consumer of the suite subscribes: in batches from the earliest offset, in the service's group,
     committing offsets only after the handler returned (so after its database commit), and seeking back to
     redeliver the batch when it raised."""
     return router.subscriber(
         *topics,
-        group_id=settings.consumer_group,
+        group_id=settings.consumer_group + group_suffix,
         batch=True,
         max_records=settings.consumer_max_records,
         batch_timeout_ms=50,
@@ -154,8 +155,8 @@ class DeadLetters:
         await asyncio.gather(*sent)
         for r in rejections:
             self.metrics.deadlettered.labels(r.reason).inc()
-            topic_type = TYPE_OF_TOPIC.get(r.record.topic.removeprefix(self.topic_prefix), "")
-            self.metrics.consumed.labels(short_type(topic_type), "rejected").inc()
+            topic = r.record.topic.removeprefix(self.topic_prefix).removeprefix("rehab.")
+            self.metrics.consumed.labels(topic, "rejected").inc()
             log.warning(
                 "record dead-lettered: %s",
                 r.detail,

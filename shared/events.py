@@ -265,8 +265,48 @@ class EmployedEvent(_Envelope):
     data: Employed
 
 
-Event = AdmittedEvent | TransferredEvent | CompletedEvent | RelapsedEvent | EmployedEvent
-EventData = Admitted | Transferred | Completed | Relapsed | Employed
+class TokenIssued(_Data):
+    """An agency token was issued; only its hash travels. Suite-internal, signed by the issuing service."""
+
+    token_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="Identifier of the token.")
+    agency: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", description="The agency the token speaks for.")
+    units: list[Annotated[str, Field(pattern=r"^(VN|\d{2}|\d{5})$")]] = Field(
+        min_length=1, max_length=100, description="Jurisdiction: VN, province or ward codes."
+    )
+    issued_at: AwareDatetime = Field(description="When the token was issued.")
+    expires_at: AwareDatetime = Field(description="When the token stops working.")
+    token_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the token.")
+    signature: str = Field(pattern=r"^[0-9a-f]{64}$", description="HMAC of the other fields by the suite's key.")
+
+
+class TokenRevoked(_Data):
+    """An agency token was revoked. Suite-internal, signed by the revoking service."""
+
+    token_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="Identifier of the token.")
+    revoked_at: AwareDatetime = Field(description="When the token was revoked.")
+    signature: str = Field(pattern=r"^[0-9a-f]{64}$", description="HMAC of the other fields by the suite's key.")
+
+
+class TokenIssuedEvent(_Envelope):
+    type: Literal["vn.rehab.token_issued.v1"] = Field(description="Event type.")
+    data: TokenIssued
+
+
+class TokenRevokedEvent(_Envelope):
+    type: Literal["vn.rehab.token_revoked.v1"] = Field(description="Event type.")
+    data: TokenRevoked
+
+
+Event = (
+    AdmittedEvent
+    | TransferredEvent
+    | CompletedEvent
+    | RelapsedEvent
+    | EmployedEvent
+    | TokenIssuedEvent
+    | TokenRevokedEvent
+)
+EventData = Admitted | Transferred | Completed | Relapsed | Employed | TokenIssued | TokenRevoked
 
 #: The one place that maps an event type to its model and topic.
 EVENT_MODELS: dict[str, type[Event]] = {
@@ -275,7 +315,10 @@ EVENT_MODELS: dict[str, type[Event]] = {
     "vn.rehab.completed.v1": CompletedEvent,
     "vn.rehab.relapsed.v1": RelapsedEvent,
     "vn.rehab.employed.v1": EmployedEvent,
+    "vn.rehab.token_issued.v1": TokenIssuedEvent,
+    "vn.rehab.token_revoked.v1": TokenRevokedEvent,
 }
+#: The five event types of the public contract (DESIGN.md section 2) and their topics.
 TOPICS: dict[str, str] = {
     "vn.rehab.admitted.v1": "rehab.admitted",
     "vn.rehab.transferred.v1": "rehab.transferred",
@@ -283,7 +326,16 @@ TOPICS: dict[str, str] = {
     "vn.rehab.relapsed.v1": "rehab.relapsed",
     "vn.rehab.employed.v1": "rehab.employed",
 }
-TYPE_OF_TOPIC = {topic: event_type for event_type, topic in TOPICS.items()}
+ACCESS_TOPIC = "rehab.access"
+#: Every event type the suite publishes, the five and its own access events, and its topic.
+EVENT_TOPICS: dict[str, str] = {
+    **TOPICS,
+    "vn.rehab.token_issued.v1": ACCESS_TOPIC,
+    "vn.rehab.token_revoked.v1": ACCESS_TOPIC,
+}
+TYPES_ON_TOPIC: dict[str, frozenset[str]] = {
+    topic: frozenset(t for t, on in EVENT_TOPICS.items() if on == topic) for topic in set(EVENT_TOPICS.values())
+}
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Annotated[Event, Field(discriminator="type")])
 
 
@@ -293,6 +345,8 @@ _TYPE_OF_DATA: dict[type[EventData], str] = {
     Completed: "vn.rehab.completed.v1",
     Relapsed: "vn.rehab.relapsed.v1",
     Employed: "vn.rehab.employed.v1",
+    TokenIssued: "vn.rehab.token_issued.v1",
+    TokenRevoked: "vn.rehab.token_revoked.v1",
 }
 
 
@@ -320,18 +374,17 @@ def serialize(event: Event) -> bytes:
 
 def topic_of(event_type: str, prefix: str = "") -> str:
     """The topic an event type is published on, under an optional prefix."""
-    return prefix + TOPICS[event_type]
+    return prefix + EVENT_TOPICS[event_type]
 
 
 def short_type(event_type: str) -> str:
     """`vn.rehab.admitted.v1` -> `admitted`, the name used in metric labels and logs."""
-    parts = event_type.split(".")
-    return parts[2] if len(parts) == 4 and event_type in TOPICS else "unknown"
+    return event_type.split(".")[2] if event_type in EVENT_TOPICS else "unknown"
 
 
 def all_topics(prefix: str = "") -> list[str]:
-    """Every topic of the contract, dead-letter included."""
-    return [prefix + t for t in (*TOPICS.values(), DEADLETTER_TOPIC)]
+    """Every topic the suite uses, dead-letter included."""
+    return [prefix + t for t in (*TOPICS.values(), ACCESS_TOPIC, DEADLETTER_TOPIC)]
 
 
 def event_date(data: EventData) -> date:
@@ -347,3 +400,7 @@ def event_date(data: EventData) -> date:
             return data.detected_on
         case Employed():
             return data.employed_on
+        case TokenIssued():
+            return data.issued_at.date()
+        case TokenRevoked():
+            return data.revoked_at.date()

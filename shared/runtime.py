@@ -18,7 +18,9 @@ from pydantic import ValidationError
 from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from shared.auth import Authenticate
+from shared.access import build_access
+from shared.access import router as access_router
+from shared.access import subscriber as access_subscriber
 from shared.consumer import DeadLetters
 from shared.database import create_engine, migrate, sessions
 from shared.events import CONTENT_TYPE, DEADLETTER_TOPIC, EVENT_MODELS, topic_of
@@ -58,10 +60,10 @@ def build_runtime(settings: ServiceSettings, outbox: Table, publishes: Sequence[
         middlewares=(KafkaPrometheusMiddleware(registry=metrics.registry, app_name=f"hoinhap-{settings.service}"),),
     )
     prefix = settings.topic_prefix
-    for event_type in publishes:
+    for event_type in (*publishes, "vn.rehab.token_issued.v1", "vn.rehab.token_revoked.v1"):
         broker.publisher(
             topic_of(event_type, prefix),
-            title=f"{topic_of(event_type, prefix)}:{settings.service}",
+            title=f"{event_type}:{settings.service}",
             description=f"{EVENT_MODELS[event_type].model_fields['data'].annotation.__doc__} "
             f"Published by {settings.service} through its outbox.",
             schema=EVENT_MODELS[event_type],
@@ -100,10 +102,12 @@ def create_service_app(
     description: str,
     migrations: Path,
     routers: Sequence[APIRouter],
-    authenticate: Authenticate,
+    access_tokens: Table,
 ) -> FastAPI:
     """The HTTP application of one service; starting it migrates, creates topics, consumes and relays."""
     settings = runtime.settings
+    access = build_access(runtime, access_tokens)
+    runtime.broker.include_router(access_subscriber(runtime, access), prefix=settings.topic_prefix)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -124,10 +128,11 @@ def create_service_app(
 
     app = FastAPI(title=title, description=description, version="1", lifespan=lifespan)
     app.state.runtime = runtime
-    app.state.authenticate = authenticate
+    app.state.access = access
+    app.state.authenticate = access.authenticate
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(health_router(runtime.metrics, _readiness(runtime)))
-    for router in routers:
+    for router in (*routers, access_router):
         app.include_router(router)
     instrument_http(app, runtime.metrics)
     return app

@@ -27,6 +27,11 @@ def is_province(code: str) -> bool:
     return code in provinces()
 
 
+def exists(code: str) -> bool:
+    """Whether `code` is VN, a current province or a current ward."""
+    return code == COUNTRY or is_province(code) or is_ward(code)
+
+
 def province_of(ward: str) -> str:
     """The province a current ward belongs to; KeyError for a code that is not a current ward."""
     return _province_of_ward()[ward]

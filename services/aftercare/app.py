@@ -9,8 +9,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.aftercare import handlers
-from services.aftercare.models import outbox
-from shared.auth import admin_only
+from services.aftercare.models import access_tokens, outbox
 from shared.runtime import build_runtime, create_service_app
 from shared.settings import ServiceSettings
 
@@ -32,5 +31,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Post-treatment management at the place of residence; records relapses and employment support.",
         migrations=Path(__file__).parent / "migrations",
         routers=[],
-        authenticate=admin_only(settings.admin_token.get_secret_value()),
+        access_tokens=access_tokens,
     )

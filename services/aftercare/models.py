@@ -7,6 +7,7 @@ from datetime import date
 from sqlalchemy import Date, MetaData, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from shared.access import access_tokens_table
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table
 
@@ -30,3 +31,4 @@ class AftercareCase(Base):
 
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
+access_tokens = access_tokens_table(metadata)

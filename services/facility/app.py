@@ -9,8 +9,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.facility import handlers
-from services.facility.models import outbox
-from shared.auth import admin_only
+from services.facility.models import access_tokens, outbox
 from shared.runtime import build_runtime, create_service_app
 from shared.settings import ServiceSettings
 
@@ -32,5 +31,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Facility registry, residents and census; records transfers and discharges.",
         migrations=Path(__file__).parent / "migrations",
         routers=[],
-        authenticate=admin_only(settings.admin_token.get_secret_value()),
+        access_tokens=access_tokens,
     )

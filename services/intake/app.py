@@ -9,8 +9,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from services.intake import api
-from services.intake.models import outbox
-from shared.auth import admin_only
+from services.intake.models import access_tokens, outbox
 from shared.runtime import build_runtime, create_service_app
 from shared.settings import ServiceSettings
 
@@ -35,7 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Registers persons under a pseudonym and admits them into treatment; emits `admitted`.",
         migrations=Path(__file__).parent / "migrations",
         routers=[api.router],
-        authenticate=admin_only(settings.admin_token.get_secret_value()),
+        access_tokens=access_tokens,
     )
     app.state.subject_key = settings.subject_key.get_secret_value().encode()
     return app

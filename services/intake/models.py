@@ -7,6 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import ARRAY, Date, DateTime, ForeignKey, Integer, MetaData, Text, UniqueConstraint, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from shared.access import access_tokens_table
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table
 
@@ -51,3 +52,4 @@ class Episode(Base):
 
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
+access_tokens = access_tokens_table(metadata)

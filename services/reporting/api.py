@@ -51,7 +51,7 @@ class IndicatorList(BaseModel):
 
 
 def _unit(unit: str) -> str:
-    if unit == units.COUNTRY or units.is_province(unit) or units.is_ward(unit):
+    if units.exists(unit):
         return unit
     raise HTTPException(status.HTTP_400_BAD_REQUEST, f"unit {unit!r} is not VN, a province code or a ward code")
 

@@ -9,8 +9,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.reporting import api, handlers
-from services.reporting.models import outbox
-from shared.auth import admin_only
+from services.reporting.models import access_tokens, outbox
 from shared.runtime import build_runtime, create_service_app
 from shared.settings import ServiceSettings
 
@@ -32,5 +31,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Materialised indicator views built from all five event types, read over HTTP as JSON or CSV.",
         migrations=Path(__file__).parent / "migrations",
         routers=[api.router],
-        authenticate=admin_only(settings.admin_token.get_secret_value()),
+        access_tokens=access_tokens,
     )

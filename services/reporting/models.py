@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Date, MetaData, Table, Text
 
+from shared.access import access_tokens_table
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table
 
@@ -21,3 +22,4 @@ indicator_totals = Table(
 
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
+access_tokens = access_tokens_table(metadata)

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from shared.events import (
     EVENT_ADAPTER,
     EVENT_MODELS,
+    EVENT_TOPICS,
     RESIDENTIAL,
     TOPICS,
     AdmittedEvent,
@@ -113,11 +114,12 @@ def test_a_transfer_moves_between_two_facilities() -> None:
         )
 
 
-def test_every_event_type_has_one_topic_and_the_dead_letter_topic_is_extra() -> None:
-    assert set(TOPICS) == set(EVENT_MODELS)
-    assert len(set(TOPICS.values())) == len(TOPICS)
+def test_every_event_type_has_one_topic_and_the_five_have_one_each() -> None:
+    assert set(EVENT_TOPICS) == set(EVENT_MODELS)
+    assert len(set(TOPICS.values())) == len(TOPICS) == 5
     assert topic_of("vn.rehab.completed.v1", "t1.") == "t1.rehab.completed"
-    assert all_topics("p.") == [*(f"p.{t}" for t in TOPICS.values()), "p.rehab.deadletter"]
+    assert topic_of("vn.rehab.token_revoked.v1") == "rehab.access"
+    assert all_topics("p.") == [*(f"p.{t}" for t in TOPICS.values()), "p.rehab.access", "p.rehab.deadletter"]
 
 
 def test_absent_optional_attributes_are_left_out_not_null() -> None:
