@@ -118,4 +118,8 @@ async def test_a_revoked_token_is_refused_by_every_service_and_a_forged_revocati
         assert (await operator.delete("/v1/tokens/" + "f" * 32)).status_code == 404
     for service in ("intake", "facility", "aftercare", "reporting"):
         async with as_agency(suite, service, issued["token"]) as client:
-            assert await eventually(lambda c=client: status_of(c, "/v1/tokens"), 401) == 401, service
+
+            async def refused(client: httpx.AsyncClient = client) -> int:
+                return await status_of(client, "/v1/tokens")
+
+            assert await eventually(refused, 401) == 401, service
