@@ -28,6 +28,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import units as reference
+from shared.audit import audit
 from shared.auth import NATIONAL_OPERATOR, CurrentPrincipal, Principal
 from shared.consumer import Check, Consumer, Record, batch_subscriber
 from shared.events import ACCESS_TOPIC, Event, TokenIssued, TokenIssuedEvent, TokenRevoked, TokenRevokedEvent, new_event
@@ -279,6 +280,7 @@ async def issue_token(body: TokenRequest, principal: CurrentPrincipal, request: 
     async with runtime.sessions.begin() as session:
         await record(session, access.tokens, [event])
         await add_to_outbox(session, runtime.relay.outbox, event)
+        await audit(session, access.audit_log, principal, "issue_token", claims.token_id)
     runtime.relay.wake()
     return TokenOut(
         token_id=claims.token_id,
@@ -316,6 +318,7 @@ async def revoke_token(token_id: str, principal: CurrentPrincipal, request: Requ
         event = new_event(revoked, subject=token_id, source=SOURCE)
         await record(session, access.tokens, [event])
         await add_to_outbox(session, runtime.relay.outbox, event)
+        await audit(session, access.audit_log, principal, "revoke_token", token_id)
     access.authenticate.revoked_here(token_id)
     runtime.relay.wake()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -330,12 +333,13 @@ class Access:
 
     key: bytes
     tokens: Table
+    audit_log: Table
     authenticate: Authenticator
 
 
-def build_access(runtime: Runtime, tokens: Table) -> Access:
+def build_access(runtime: Runtime, tokens: Table, audit_log: Table) -> Access:
     admin_token = runtime.settings.admin_token.get_secret_value()
-    return Access(signing_key(admin_token), tokens, Authenticator(admin_token, runtime.sessions, tokens))
+    return Access(signing_key(admin_token), tokens, audit_log, Authenticator(admin_token, runtime.sessions, tokens))
 
 
 def subscriber(runtime: Runtime, access: Access) -> KafkaRouter:

@@ -265,6 +265,15 @@ class EmployedEvent(_Envelope):
     data: Employed
 
 
+class AftercareOpened(_Data):
+    """A person was taken into post-treatment management at their place of residence (tiếp nhận quản lý sau
+    cai nghiện). Not one of the five: aftercare publishes it so reporting can count `aftercare_intake`."""
+
+    episode_id: Identifier = Field(description="The treatment episode the management follows.")
+    opened_on: date = Field(description="Date management began.")
+    unit: WardCode = Field(description="The commune/ward that manages the person.")
+
+
 class TokenIssued(_Data):
     """An agency token was issued; only its hash travels. Suite-internal, signed by the issuing service."""
 
@@ -287,6 +296,11 @@ class TokenRevoked(_Data):
     signature: str = Field(pattern=r"^[0-9a-f]{64}$", description="HMAC of the other fields by the suite's key.")
 
 
+class AftercareOpenedEvent(_Envelope):
+    type: Literal["vn.rehab.aftercare_opened.v1"] = Field(description="Event type.")
+    data: AftercareOpened
+
+
 class TokenIssuedEvent(_Envelope):
     type: Literal["vn.rehab.token_issued.v1"] = Field(description="Event type.")
     data: TokenIssued
@@ -303,10 +317,11 @@ Event = (
     | CompletedEvent
     | RelapsedEvent
     | EmployedEvent
+    | AftercareOpenedEvent
     | TokenIssuedEvent
     | TokenRevokedEvent
 )
-EventData = Admitted | Transferred | Completed | Relapsed | Employed | TokenIssued | TokenRevoked
+EventData = Admitted | Transferred | Completed | Relapsed | Employed | AftercareOpened | TokenIssued | TokenRevoked
 
 #: The one place that maps an event type to its model and topic.
 EVENT_MODELS: dict[str, type[Event]] = {
@@ -315,6 +330,7 @@ EVENT_MODELS: dict[str, type[Event]] = {
     "vn.rehab.completed.v1": CompletedEvent,
     "vn.rehab.relapsed.v1": RelapsedEvent,
     "vn.rehab.employed.v1": EmployedEvent,
+    "vn.rehab.aftercare_opened.v1": AftercareOpenedEvent,
     "vn.rehab.token_issued.v1": TokenIssuedEvent,
     "vn.rehab.token_revoked.v1": TokenRevokedEvent,
 }
@@ -327,9 +343,10 @@ TOPICS: dict[str, str] = {
     "vn.rehab.employed.v1": "rehab.employed",
 }
 ACCESS_TOPIC = "rehab.access"
-#: Every event type the suite publishes, the five and its own access events, and its topic.
+#: Every event type the suite publishes (the five, the further facts reporting needs, access events) and its topic.
 EVENT_TOPICS: dict[str, str] = {
     **TOPICS,
+    "vn.rehab.aftercare_opened.v1": "rehab.aftercare_opened",
     "vn.rehab.token_issued.v1": ACCESS_TOPIC,
     "vn.rehab.token_revoked.v1": ACCESS_TOPIC,
 }
@@ -345,6 +362,7 @@ _TYPE_OF_DATA: dict[type[EventData], str] = {
     Completed: "vn.rehab.completed.v1",
     Relapsed: "vn.rehab.relapsed.v1",
     Employed: "vn.rehab.employed.v1",
+    AftercareOpened: "vn.rehab.aftercare_opened.v1",
     TokenIssued: "vn.rehab.token_issued.v1",
     TokenRevoked: "vn.rehab.token_revoked.v1",
 }
@@ -384,7 +402,7 @@ def short_type(event_type: str) -> str:
 
 def all_topics(prefix: str = "") -> list[str]:
     """Every topic the suite uses, dead-letter included."""
-    return [prefix + t for t in (*TOPICS.values(), ACCESS_TOPIC, DEADLETTER_TOPIC)]
+    return [prefix + t for t in (*dict.fromkeys(EVENT_TOPICS.values()), DEADLETTER_TOPIC)]
 
 
 def event_date(data: EventData) -> date:
@@ -400,6 +418,8 @@ def event_date(data: EventData) -> date:
             return data.detected_on
         case Employed():
             return data.employed_on
+        case AftercareOpened():
+            return data.opened_on
         case TokenIssued():
             return data.issued_at.date()
         case TokenRevoked():

@@ -103,10 +103,11 @@ def create_service_app(
     migrations: Path,
     routers: Sequence[APIRouter],
     access_tokens: Table,
+    audit_log: Table,
 ) -> FastAPI:
     """The HTTP application of one service; starting it migrates, creates topics, consumes and relays."""
     settings = runtime.settings
-    access = build_access(runtime, access_tokens)
+    access = build_access(runtime, access_tokens, audit_log)
     runtime.broker.include_router(access_subscriber(runtime, access), prefix=settings.topic_prefix)
 
     @asynccontextmanager

@@ -9,7 +9,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.aftercare import handlers
-from services.aftercare.models import access_tokens, outbox
+from services.aftercare.models import access_tokens, audit_log, outbox
 from shared.runtime import build_runtime, create_service_app
 from shared.settings import ServiceSettings
 
@@ -23,7 +23,9 @@ class Settings(ServiceSettings):
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()  # fields come from the environment
-    runtime = build_runtime(settings, outbox, publishes=["vn.rehab.relapsed.v1", "vn.rehab.employed.v1"])
+    runtime = build_runtime(
+        settings, outbox, publishes=["vn.rehab.relapsed.v1", "vn.rehab.employed.v1", "vn.rehab.aftercare_opened.v1"]
+    )
     runtime.broker.include_router(handlers.build_router(runtime), prefix=settings.topic_prefix)
     return create_service_app(
         runtime,
@@ -32,4 +34,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         migrations=Path(__file__).parent / "migrations",
         routers=[],
         access_tokens=access_tokens,
+        audit_log=audit_log,
     )

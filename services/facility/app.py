@@ -9,7 +9,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.facility import handlers
-from services.facility.models import access_tokens, outbox
+from services.facility.models import access_tokens, audit_log, outbox
 from shared.runtime import build_runtime, create_service_app
 from shared.settings import ServiceSettings
 
@@ -32,4 +32,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         migrations=Path(__file__).parent / "migrations",
         routers=[],
         access_tokens=access_tokens,
+        audit_log=audit_log,
     )

@@ -8,6 +8,7 @@ from sqlalchemy import Date, MetaData, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.access import access_tokens_table
+from shared.audit import audit_log_table
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table
 
@@ -34,3 +35,4 @@ class Resident(Base):
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
 access_tokens = access_tokens_table(metadata)
+audit_log = audit_log_table(metadata)

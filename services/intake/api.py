@@ -13,7 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.intake import db
 from services.intake.domain import pseudonymise
+from services.intake.models import audit_log
 from shared import units
+from shared.audit import audit
 from shared.auth import CurrentPrincipal, require_unit
 from shared.events import Admitted, Identifier, Modality, Sex, Substance, new_event
 from shared.runtime import Runtime, session, unprocessable
@@ -77,6 +79,8 @@ async def register_person(
     subject = pseudonymise(body.national_id, request.app.state.subject_key)
     async with sessions.begin() as s:
         created = await db.register_person(s, subject, body.sex, body.birth_year, body.residence_unit)
+        if created:
+            await audit(s, audit_log, principal, "register_person", f"ward {body.residence_unit}")
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return PersonOut(subject=subject)
 
@@ -109,6 +113,7 @@ async def admit(
             admitted = _admitted(body, person.sex, person.birth_year)
             event = new_event(admitted, subject=body.subject, source=f"/vn/agency/{principal.agency}")
             await db.record_admission(s, admitted, event, principal.agency)
+            await audit(s, audit_log, principal, "admit", admitted.episode_id)
     except IntegrityError:  # the same admission, posted concurrently, won the race
         async with sessions.begin() as s:
             existing = await db.find_episode(s, body.subject, body.modality, body.admitted_on)

@@ -9,7 +9,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from services.intake import api
-from services.intake.models import access_tokens, outbox
+from services.intake.models import access_tokens, audit_log, outbox
 from shared.runtime import build_runtime, create_service_app
 from shared.settings import ServiceSettings
 
@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         migrations=Path(__file__).parent / "migrations",
         routers=[api.router],
         access_tokens=access_tokens,
+        audit_log=audit_log,
     )
     app.state.subject_key = settings.subject_key.get_secret_value().encode()
     return app

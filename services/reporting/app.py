@@ -9,7 +9,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.reporting import api, handlers
-from services.reporting.models import access_tokens, outbox
+from services.reporting.models import access_tokens, audit_log, outbox
 from shared.runtime import build_runtime, create_service_app
 from shared.settings import ServiceSettings
 
@@ -32,4 +32,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         migrations=Path(__file__).parent / "migrations",
         routers=[api.router],
         access_tokens=access_tokens,
+        audit_log=audit_log,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Column, Date, MetaData, Table, Text
 
 from shared.access import access_tokens_table
+from shared.audit import audit_log_table
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table
 
@@ -23,3 +24,4 @@ indicator_totals = Table(
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
 access_tokens = access_tokens_table(metadata)
+audit_log = audit_log_table(metadata)

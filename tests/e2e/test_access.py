@@ -43,7 +43,7 @@ async def test_an_agency_token_works_everywhere_within_its_jurisdiction_only(sui
         as_agency(suite, "intake", hanoi["token"]) as intake,
         as_agency(suite, "reporting", hanoi["token"]) as reporting,
     ):
-        person = {"national_id": a_national_id(), "sex": "male", "birth_year": 1988}
+        person: dict[str, str | int] = {"national_id": a_national_id(), "sex": "male", "birth_year": 1988}
         assert (await intake.post("/v1/persons", json={**person, "residence_unit": HOAN_KIEM})).status_code == 201
         outside = await intake.post("/v1/persons", json={**person, "residence_unit": BIEN_HOA})
         assert outside.status_code == 403
@@ -54,6 +54,16 @@ async def test_an_agency_token_works_everywhere_within_its_jurisdiction_only(sui
             response = await reporting.get("/v1/indicators", params={"unit": unit, "period": "2024"})
             assert response.status_code == 403, unit
         assert (await reporting.post("/v1/tokens", json={"agency": "x1", "units": ["01"]})).status_code == 403
+
+    conn = await asyncpg.connect(**psql_params(suite.infra.database_url))
+    try:
+        entries = await conn.fetch("SELECT * FROM intake.audit_log WHERE token_id = $1", hanoi["token_id"])
+    finally:
+        await conn.close()
+    assert [(e["agency"], e["action"], e["target"]) for e in entries] == [
+        ("hanoi-dolisa", "register_person", f"ward {HOAN_KIEM}")
+    ]
+    assert str(person["national_id"]) not in str([dict(e) for e in entries])
 
 
 async def test_requests_without_a_valid_token_are_refused(suite: Suite) -> None:

@@ -119,7 +119,12 @@ def test_every_event_type_has_one_topic_and_the_five_have_one_each() -> None:
     assert len(set(TOPICS.values())) == len(TOPICS) == 5
     assert topic_of("vn.rehab.completed.v1", "t1.") == "t1.rehab.completed"
     assert topic_of("vn.rehab.token_revoked.v1") == "rehab.access"
-    assert all_topics("p.") == [*(f"p.{t}" for t in TOPICS.values()), "p.rehab.access", "p.rehab.deadletter"]
+    assert all_topics("p.") == [
+        *(f"p.{t}" for t in TOPICS.values()),
+        "p.rehab.aftercare_opened",
+        "p.rehab.access",
+        "p.rehab.deadletter",
+    ]
 
 
 def test_absent_optional_attributes_are_left_out_not_null() -> None:
