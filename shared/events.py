@@ -47,6 +47,10 @@ RESIDENTIAL = frozenset(
 )
 
 
+#: Modalities a facility may offer: the residential ones, and methadone dispensed at a facility.
+FacilityModality = Literal["compulsory", "voluntary_facility", "methadone", "temporary_stay", "status_determination"]
+
+
 class Substance(StrEnum):
     ATS = "ats"
     OPIOID = "opioid"
@@ -274,6 +278,19 @@ class AftercareOpened(_Data):
     unit: WardCode = Field(description="The commune/ward that manages the person.")
 
 
+class FacilityRegistered(_Data):
+    """A treatment facility was registered, or its entry changed (cơ sở cai nghiện ma túy). Not one of the five:
+    facility publishes it so intake knows which facilities offer which modality."""
+
+    facility_id: Identifier = Field(description="The facility.")
+    name: str = Field(min_length=1, max_length=200, description="Official name of the facility.")
+    unit: WardCode = Field(description="The commune/ward the facility is in.")
+    capacity: dict[FacilityModality, Annotated[int, Field(ge=0, le=100_000)]] = Field(
+        min_length=1, description="Places per modality offered; the modalities the facility offers are its keys."
+    )
+    recorded_on: date = Field(description="Date the entry was registered or last changed.")
+
+
 class TokenIssued(_Data):
     """An agency token was issued; only its hash travels. Suite-internal, signed by the issuing service."""
 
@@ -301,6 +318,11 @@ class AftercareOpenedEvent(_Envelope):
     data: AftercareOpened
 
 
+class FacilityRegisteredEvent(_Envelope):
+    type: Literal["vn.rehab.facility_registered.v1"] = Field(description="Event type.")
+    data: FacilityRegistered
+
+
 class TokenIssuedEvent(_Envelope):
     type: Literal["vn.rehab.token_issued.v1"] = Field(description="Event type.")
     data: TokenIssued
@@ -318,10 +340,21 @@ Event = (
     | RelapsedEvent
     | EmployedEvent
     | AftercareOpenedEvent
+    | FacilityRegisteredEvent
     | TokenIssuedEvent
     | TokenRevokedEvent
 )
-EventData = Admitted | Transferred | Completed | Relapsed | Employed | AftercareOpened | TokenIssued | TokenRevoked
+EventData = (
+    Admitted
+    | Transferred
+    | Completed
+    | Relapsed
+    | Employed
+    | AftercareOpened
+    | FacilityRegistered
+    | TokenIssued
+    | TokenRevoked
+)
 
 #: The one place that maps an event type to its model and topic.
 EVENT_MODELS: dict[str, type[Event]] = {
@@ -331,6 +364,7 @@ EVENT_MODELS: dict[str, type[Event]] = {
     "vn.rehab.relapsed.v1": RelapsedEvent,
     "vn.rehab.employed.v1": EmployedEvent,
     "vn.rehab.aftercare_opened.v1": AftercareOpenedEvent,
+    "vn.rehab.facility_registered.v1": FacilityRegisteredEvent,
     "vn.rehab.token_issued.v1": TokenIssuedEvent,
     "vn.rehab.token_revoked.v1": TokenRevokedEvent,
 }
@@ -347,6 +381,7 @@ ACCESS_TOPIC = "rehab.access"
 EVENT_TOPICS: dict[str, str] = {
     **TOPICS,
     "vn.rehab.aftercare_opened.v1": "rehab.aftercare_opened",
+    "vn.rehab.facility_registered.v1": "rehab.facility_registered",
     "vn.rehab.token_issued.v1": ACCESS_TOPIC,
     "vn.rehab.token_revoked.v1": ACCESS_TOPIC,
 }
@@ -363,6 +398,7 @@ _TYPE_OF_DATA: dict[type[EventData], str] = {
     Relapsed: "vn.rehab.relapsed.v1",
     Employed: "vn.rehab.employed.v1",
     AftercareOpened: "vn.rehab.aftercare_opened.v1",
+    FacilityRegistered: "vn.rehab.facility_registered.v1",
     TokenIssued: "vn.rehab.token_issued.v1",
     TokenRevoked: "vn.rehab.token_revoked.v1",
 }
@@ -420,6 +456,8 @@ def event_date(data: EventData) -> date:
             return data.employed_on
         case AftercareOpened():
             return data.opened_on
+        case FacilityRegistered():
+            return data.recorded_on
         case TokenIssued():
             return data.issued_at.date()
         case TokenRevoked():

@@ -122,6 +122,7 @@ def test_every_event_type_has_one_topic_and_the_five_have_one_each() -> None:
     assert all_topics("p.") == [
         *(f"p.{t}" for t in TOPICS.values()),
         "p.rehab.aftercare_opened",
+        "p.rehab.facility_registered",
         "p.rehab.access",
         "p.rehab.deadletter",
     ]
