@@ -103,6 +103,9 @@ class Metrics:
         self.outbox_oldest_age = Gauge(
             "hoinhap_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox event.", registry=r
         )
+        self.parked = Gauge(
+            "hoinhap_parked_events", "Events parked until the event they follow has been applied.", registry=r
+        )
         self.http_requests = Counter(
             "hoinhap_http_requests",
             "HTTP requests, by route, method and status.",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,8 +104,10 @@ def create_service_app(
     routers: Sequence[APIRouter],
     access_tokens: Table,
     audit_log: Table,
+    tasks: Sequence[Callable[[], Coroutine[None, None, None]]] = (),
 ) -> FastAPI:
-    """The HTTP application of one service; starting it migrates, creates topics, consumes and relays."""
+    """The HTTP application of one service; starting it migrates, creates topics, consumes and relays.
+    `tasks`: the service's own background loops (such as the parking sweep), run while it is up."""
     settings = runtime.settings
     access = build_access(runtime, access_tokens, audit_log)
     runtime.broker.include_router(access_subscriber(runtime, access), prefix=settings.topic_prefix)
@@ -119,11 +121,14 @@ def create_service_app(
         )
         await _until_it_works("broker", runtime.broker.start)
         relay = asyncio.create_task(runtime.relay.run(), name="outbox-relay")
+        background = [asyncio.create_task(task()) for task in tasks]
         log.info("%s started", settings.service)
         try:
             yield
         finally:
             relay.cancel()
+            for running in background:
+                running.cancel()
             await runtime.broker.stop()
             await runtime.engine.dispose()
 

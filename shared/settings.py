@@ -37,6 +37,18 @@ class ServiceSettings(BaseSettings):
         description="National operator token: reads and writes everywhere and issues agency tokens.",
     )
     log_level: str = Field(default="INFO", validation_alias="HOINHAP_LOG_LEVEL", description="Python log level name.")
+    parking_timeout_seconds: float = Field(
+        default=86_400,
+        gt=0,
+        validation_alias="HOINHAP_PARKING_TIMEOUT_SECONDS",
+        description="How long an event may wait for the event it follows before it is dead-lettered as `unmatched`.",
+    )
+    parking_sweep_seconds: float = Field(
+        default=30,
+        gt=0,
+        validation_alias="HOINHAP_PARKING_SWEEP_SECONDS",
+        description="How often parked events are retried and those waiting past the timeout dead-lettered.",
+    )
     host: str = Field(default="127.0.0.1", description="Interface the HTTP server listens on.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port the HTTP server listens on.")
     db_schema: str = Field(
