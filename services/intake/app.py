@@ -8,8 +8,11 @@ from fastapi import FastAPI
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from services.intake import api
-from services.intake.models import access_tokens, audit_log, outbox
+from services.intake import api, db, handlers
+from services.intake.domain import EpisodeNotFoundError, IntakeError
+from services.intake.models import access_tokens, audit_log, outbox, parked_events
+from shared.api import translate_errors
+from shared.parking import Parking
 from shared.runtime import build_runtime, create_service_app
 from shared.settings import ServiceSettings
 
@@ -27,15 +30,29 @@ class Settings(ServiceSettings):
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()  # fields come from the environment
-    runtime = build_runtime(settings, outbox, publishes=["vn.rehab.admitted.v1"])
+    runtime = build_runtime(settings, outbox, publishes=["vn.rehab.admitted.v1", "vn.rehab.completed.v1"])
+    parking = Parking(
+        parked_events,
+        db.apply_event,
+        runtime.sessions,
+        runtime.dead_letters,
+        runtime.metrics,
+        topic_prefix=settings.topic_prefix,
+        timeout_seconds=settings.parking_timeout_seconds,
+        sweep_seconds=settings.parking_sweep_seconds,
+    )
+    runtime.broker.include_router(handlers.build_router(runtime, parking), prefix=settings.topic_prefix)
     app = create_service_app(
         runtime,
         title="Hòa Nhập intake",
-        description="Registers persons under a pseudonym and admits them into treatment; emits `admitted`.",
+        description="Registers persons under a pseudonym, admits them into treatment and ends treatment in the "
+        "community; emits `admitted` and `completed`.",
         migrations=Path(__file__).parent / "migrations",
         routers=[api.router],
         access_tokens=access_tokens,
         audit_log=audit_log,
+        tasks=[parking.run],
     )
+    translate_errors(app, IntakeError, (EpisodeNotFoundError,))
     app.state.subject_key = settings.subject_key.get_secret_value().encode()
     return app

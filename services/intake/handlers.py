@@ -1,0 +1,37 @@
+"""Intake's subscribers: admissions agencies published, ends and relapses of episodes, registered facilities."""
+
+from __future__ import annotations
+
+from faststream.kafka import KafkaRouter
+
+from shared.consumer import Consumer, Record, batch_subscriber
+from shared.events import EVENT_TOPICS
+from shared.parking import Parking
+from shared.runtime import Runtime
+
+TOPICS = [
+    EVENT_TOPICS[t]
+    for t in (
+        "vn.rehab.admitted.v1",
+        "vn.rehab.completed.v1",
+        "vn.rehab.relapsed.v1",
+        "vn.rehab.facility_registered.v1",
+    )
+]
+
+
+def build_router(runtime: Runtime, parking: Parking) -> KafkaRouter:
+    consumer = Consumer(
+        runtime.sessions,
+        parking.apply,
+        runtime.dead_letters,
+        runtime.metrics,
+        topic_prefix=runtime.settings.topic_prefix,
+    )
+    router = KafkaRouter()
+
+    @batch_subscriber(router, runtime.settings, *TOPICS)
+    async def on_events(records: list[Record]) -> None:
+        await consumer.handle(records)
+
+    return router
