@@ -8,8 +8,11 @@ from fastapi import FastAPI
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.facility import handlers
-from services.facility.models import access_tokens, audit_log, outbox
+from services.facility import api, db, handlers
+from services.facility.domain import FacilityError, FacilityNotFoundError, ResidentNotFoundError
+from services.facility.models import access_tokens, audit_log, outbox, parked_events
+from shared.api import translate_errors
+from shared.parking import Parking
 from shared.runtime import build_runtime, create_service_app
 from shared.settings import ServiceSettings
 
@@ -23,14 +26,33 @@ class Settings(ServiceSettings):
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()  # fields come from the environment
-    runtime = build_runtime(settings, outbox, publishes=["vn.rehab.transferred.v1", "vn.rehab.completed.v1"])
-    runtime.broker.include_router(handlers.build_router(runtime), prefix=settings.topic_prefix)
-    return create_service_app(
+    runtime = build_runtime(
+        settings,
+        outbox,
+        publishes=["vn.rehab.transferred.v1", "vn.rehab.completed.v1", "vn.rehab.facility_registered.v1"],
+    )
+    parking = Parking(
+        parked_events,
+        db.apply_event,
+        runtime.sessions,
+        runtime.dead_letters,
+        runtime.metrics,
+        topic_prefix=settings.topic_prefix,
+        timeout_seconds=settings.parking_timeout_seconds,
+        sweep_seconds=settings.parking_sweep_seconds,
+    )
+    runtime.broker.include_router(handlers.build_router(runtime, parking), prefix=settings.topic_prefix)
+    app = create_service_app(
         runtime,
         title="Hòa Nhập facility",
-        description="Facility registry, residents and census; records transfers and discharges.",
+        description="Facility registry, residents and census; records transfers and discharges; emits "
+        "`facility_registered`, `transferred` and `completed`.",
         migrations=Path(__file__).parent / "migrations",
-        routers=[],
+        routers=[api.router],
         access_tokens=access_tokens,
         audit_log=audit_log,
+        tasks=[parking.run],
     )
+    translate_errors(app, FacilityError, (FacilityNotFoundError, ResidentNotFoundError))
+    app.state.parking = parking
+    return app

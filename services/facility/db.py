@@ -1,28 +1,171 @@
-"""Facility's writes, applied in the consumer's transaction."""
+"""Facility's queries and writes. A write here stages its event in the outbox and records it in the inbox in the
+same transaction, so consuming it back from Kafka changes nothing; events agencies published apply the same way."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import date
+
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.facility.domain import becomes_resident
-from services.facility.models import Resident
-from shared.events import AdmittedEvent, Event
+from services.facility import domain
+from services.facility.models import CommunityEpisode, Facility, Resident, Stay, outbox
+from shared.events import AdmittedEvent, CompletedEvent, Event, TransferredEvent
+from shared.inbox import claim
+from shared.outbox import add_to_outbox
+from shared.parking import Applied, Wait, episode
 
 
-async def apply_events(session: AsyncSession, events: list[Event]) -> None:
-    """Admissions into a facility make residents; the inbox has already dropped duplicates."""
-    rows = [
-        {
-            "episode_id": e.data.episode_id,
-            "subject": e.subject,
-            "facility_id": e.data.facility_id,
-            "modality": e.data.modality,
-            "unit": e.data.unit,
-            "admitted_on": e.data.admitted_on,
-        }
-        for e in events
-        if isinstance(e, AdmittedEvent) and becomes_resident(e.data)
-    ]
-    if rows:
-        await session.execute(insert(Resident).on_conflict_do_nothing(), rows)
+def awaiting_facility(facility_id: str) -> str:
+    """The parking key of admissions into a facility not registered yet."""
+    return f"facility:{facility_id}"
+
+
+async def get_facility(session: AsyncSession, facility_id: str, *, lock: bool = False) -> Facility | None:
+    query = select(Facility).where(Facility.facility_id == facility_id)
+    return await session.scalar(query.with_for_update() if lock else query)
+
+
+async def list_facilities(session: AsyncSession) -> Sequence[Facility]:
+    return (await session.scalars(select(Facility).order_by(Facility.facility_id))).all()
+
+
+async def save_facility(
+    session: AsyncSession, facility_id: str, name: str, unit: str, capacity: dict[str, int]
+) -> None:
+    row = {"name": name, "unit": unit, "capacity": capacity, "updated_at": func.now()}
+    statement = insert(Facility).values(facility_id=facility_id, **row)
+    await session.execute(statement.on_conflict_do_update(index_elements=[Facility.facility_id], set_=row))
+
+
+async def census(session: AsyncSession, facility_id: str, on: date) -> dict[str, int]:
+    """Residents present at the facility on a day, by modality."""
+    rows = await session.execute(
+        select(Stay.modality, func.count())
+        .where(
+            Stay.facility_id == facility_id,
+            Stay.started_on <= on,
+            (Stay.ended_on.is_(None)) | (Stay.ended_on > on),
+        )
+        .group_by(Stay.modality)
+    )
+    return {modality: n for modality, n in rows.tuples()}
+
+
+async def get_resident(session: AsyncSession, episode_id: str, *, lock: bool = False) -> Resident | None:
+    query = select(Resident).where(Resident.episode_id == episode_id)
+    return await session.scalar(query.with_for_update() if lock else query)
+
+
+async def stays_of(session: AsyncSession, episode_id: str) -> list[domain.Stay]:
+    rows = await session.scalars(select(Stay).where(Stay.episode_id == episode_id).order_by(Stay.started_on, Stay.id))
+    return [domain.Stay(r.facility_id, r.modality, r.started_on, r.ended_on) for r in rows]
+
+
+async def _replace_stays(session: AsyncSession, resident: Resident, stays: list[domain.Stay]) -> None:
+    await session.execute(delete(Stay).where(Stay.episode_id == resident.episode_id))
+    session.add_all(
+        Stay(
+            episode_id=resident.episode_id,
+            facility_id=s.facility_id,
+            modality=s.modality,
+            started_on=s.started_on,
+            ended_on=s.ended_on,
+        )
+        for s in stays
+    )
+    current = domain.open_stay(stays) or max(stays, key=lambda s: s.started_on)
+    resident.facility_id = current.facility_id
+    await session.flush()
+
+
+async def record(session: AsyncSession, event: Event) -> None:
+    """Publish an event this service decided on, and mark it applied here."""
+    await add_to_outbox(session, outbox, event)
+    await claim(session, [event])
+
+
+async def transfer(session: AsyncSession, resident: Resident, event: TransferredEvent) -> bool:
+    """Move the resident as the event says; False when the stays known so far do not allow it."""
+    d = event.data
+    stays = domain.move(
+        await stays_of(session, resident.episode_id), d.transferred_on, d.from_facility_id, d.to_facility_id
+    )
+    if stays is None:
+        return False
+    await _replace_stays(session, resident, stays)
+    return True
+
+
+async def discharge(session: AsyncSession, resident: Resident, event: CompletedEvent) -> bool:
+    """End the resident's stay as the event says; False when the stays known so far do not allow it."""
+    d = event.data
+    stays = domain.leave(await stays_of(session, resident.episode_id), d.completed_on)
+    if stays is None:
+        return False
+    await _replace_stays(session, resident, stays)
+    resident.discharged_on, resident.outcome = d.completed_on, d.outcome
+    await session.flush()
+    return True
+
+
+async def _admit(session: AsyncSession, event: AdmittedEvent) -> Applied | Wait:
+    d = event.data
+    if not domain.becomes_resident(d):
+        await session.execute(insert(CommunityEpisode).values(episode_id=d.episode_id).on_conflict_do_nothing())
+        return Applied((episode(d.episode_id),))
+    assert d.facility_id is not None
+    if await get_facility(session, d.facility_id) is None:
+        return Wait(awaiting_facility(d.facility_id))
+    inserted = await session.execute(
+        insert(Resident)
+        .values(
+            episode_id=d.episode_id,
+            subject=event.subject,
+            facility_id=d.facility_id,
+            modality=d.modality,
+            unit=d.unit,
+            admitted_on=d.admitted_on,
+        )
+        .on_conflict_do_nothing()
+        .returning(Resident.episode_id)
+    )
+    if inserted.first() is not None:
+        first = domain.first_stay(d)
+        session.add(
+            Stay(
+                episode_id=d.episode_id,
+                facility_id=first.facility_id,
+                modality=first.modality,
+                started_on=first.started_on,
+            )
+        )
+        await session.flush()
+    return Applied((episode(d.episode_id),))
+
+
+async def _follow(session: AsyncSession, event: TransferredEvent | CompletedEvent) -> Applied | Wait:
+    """A move or an end of an episode: applied to its resident; waits when the episode (or an earlier move) has
+    not arrived yet; nothing to do for an episode in the community."""
+    episode_id = event.data.episode_id
+    resident = await get_resident(session, episode_id, lock=True)
+    if resident is None:
+        community = await session.get(CommunityEpisode, episode_id)
+        return Applied() if community is not None else Wait(episode(episode_id))
+    if isinstance(event, CompletedEvent):
+        applied = resident.discharged_on is not None or await discharge(session, resident, event)
+    else:
+        applied = await transfer(session, resident, event)
+    return Applied((episode(episode_id),)) if applied else Wait(episode(episode_id))
+
+
+async def apply_event(session: AsyncSession, event: Event) -> Applied | Wait:
+    """Admissions make residents, once their facility is registered; transfers and discharges move them."""
+    match event:
+        case AdmittedEvent():
+            return await _admit(session, event)
+        case TransferredEvent() | CompletedEvent():
+            return await _follow(session, event)
+    return Applied()

@@ -1,27 +1,29 @@
-"""Facility's subscribers: `admitted` makes residents."""
+"""Facility's subscribers: `admitted` makes residents; `transferred` and `completed` that agencies published move
+and discharge them (this service's own are in its inbox already)."""
 
 from __future__ import annotations
 
 from faststream.kafka import KafkaRouter
 
-from services.facility.db import apply_events
 from shared.consumer import Consumer, Record, batch_subscriber
 from shared.events import TOPICS
+from shared.parking import Parking
 from shared.runtime import Runtime
 
 
-def build_router(runtime: Runtime) -> KafkaRouter:
+def build_router(runtime: Runtime, parking: Parking) -> KafkaRouter:
     consumer = Consumer(
         runtime.sessions,
-        apply_events,
+        parking.apply,
         runtime.dead_letters,
         runtime.metrics,
         topic_prefix=runtime.settings.topic_prefix,
     )
     router = KafkaRouter()
+    topics = [TOPICS[t] for t in ("vn.rehab.admitted.v1", "vn.rehab.transferred.v1", "vn.rehab.completed.v1")]
 
-    @batch_subscriber(router, runtime.settings, TOPICS["vn.rehab.admitted.v1"])
-    async def on_admitted(records: list[Record]) -> None:
+    @batch_subscriber(router, runtime.settings, *topics)
+    async def on_events(records: list[Record]) -> None:
         await consumer.handle(records)
 
     return router

@@ -1,0 +1,341 @@
+"""Facility's HTTP endpoints: the registry of facilities, the census, transfers and discharges of residents."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, TypeVar
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.facility import db, domain
+from services.facility.domain import FacilityExistsError, FacilityNotFoundError, ResidentNotFoundError
+from services.facility.models import Facility, Resident, audit_log
+from shared import units
+from shared.api import Day, Ward, refusals
+from shared.audit import audit
+from shared.auth import CurrentPrincipal, Principal, require_unit
+from shared.events import (
+    Completed,
+    CompletedEvent,
+    FacilityModality,
+    FacilityRegistered,
+    Identifier,
+    Outcome,
+    Transferred,
+    TransferredEvent,
+    new_event,
+)
+from shared.parking import Parking
+from shared.runtime import Runtime, session, unprocessable
+
+router = APIRouter(prefix="/v1", tags=["facility"])
+Sessions = Annotated[async_sessionmaker[AsyncSession], Depends(session)]
+_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+FacilityId = Annotated[str, Path(pattern=_ID, description="The facility.")]
+EpisodeId = Annotated[str, Path(pattern=_ID, description="The episode.")]
+Places = Annotated[int, Field(ge=0, le=100_000)]
+_Data = TypeVar("_Data", Transferred, Completed)
+
+
+class FacilityIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200, description="Official name of the facility.")
+    unit: Ward = Field(description="The commune/ward the facility is in; its agencies manage the entry.")
+    capacity: dict[FacilityModality, Places] = Field(
+        min_length=1, description="Places per modality offered; the modalities the facility offers are its keys."
+    )
+
+
+class NewFacilityIn(FacilityIn):
+    facility_id: Identifier = Field(description="The facility's identifier, chosen by the registering agency.")
+
+
+class FacilityOut(NewFacilityIn):
+    updated_at: datetime
+
+
+class CensusOut(BaseModel):
+    facility_id: str
+    on: date
+    residents: dict[str, int] = Field(description="Residents present that day, by modality.")
+    capacity: dict[str, int] = Field(description="Places per modality offered.")
+
+
+class TransferIn(BaseModel):
+    transferred_on: Day
+    to_facility_id: Identifier = Field(description="Registered facility the resident moves to.")
+    reason: str = Field(min_length=1, max_length=200, description="Why the resident is moved.")
+
+
+class DischargeIn(BaseModel):
+    completed_on: Day
+    outcome: Outcome
+    vocational_training: str | None = Field(
+        default=None, min_length=1, max_length=120, description="Trade learned during treatment, if any."
+    )
+    return_unit: Ward = Field(description="The commune/ward the person returns to.")
+
+
+class StayOut(BaseModel):
+    facility_id: str
+    modality: str
+    started_on: date
+    ended_on: date | None = Field(description="The day the resident left; null while there.")
+
+
+class ResidentOut(BaseModel):
+    episode_id: str
+    subject: str
+    modality: str
+    unit: str = Field(description="The commune/ward that manages the person.")
+    admitted_on: date
+    facility_id: str = Field(description="Where the resident is, or was last.")
+    discharged_on: date | None
+    outcome: str | None
+    stays: list[StayOut]
+
+
+def _runtime(request: Request) -> tuple[Runtime, Parking]:
+    return request.app.state.runtime, request.app.state.parking
+
+
+def _source(principal: Principal) -> str:
+    return f"/vn/agency/{principal.agency}"
+
+
+def _out(f: Facility) -> FacilityOut:
+    return FacilityOut.model_validate(f, from_attributes=True)
+
+
+@router.post(
+    "/facilities",
+    status_code=status.HTTP_201_CREATED,
+    response_model=FacilityOut,
+    responses=refusals(403, 409),
+    summary="Register a facility; announces it (`facility_registered`) so intake may admit there",
+)
+async def register_facility(body: NewFacilityIn, principal: CurrentPrincipal, request: Request) -> FacilityOut:
+    async with _runtime(request)[0].sessions() as s:
+        if await db.get_facility(s, body.facility_id) is not None:
+            raise FacilityExistsError(f"facility {body.facility_id} is registered already; PUT changes it")
+    await _save(request, principal, body.facility_id, body)
+    return await _read(request, body.facility_id)
+
+
+@router.put(
+    "/facilities/{facility_id}",
+    status_code=status.HTTP_200_OK,
+    response_model=FacilityOut,
+    responses={201: {"model": FacilityOut, "description": "Registered"}, **refusals(403)},
+    summary="Register a facility or replace its entry (name, ward, places per modality); announces a change",
+)
+async def put_facility(
+    facility_id: FacilityId, body: FacilityIn, principal: CurrentPrincipal, request: Request, response: Response
+) -> FacilityOut:
+    if await _save(request, principal, facility_id, body):
+        response.status_code = status.HTTP_201_CREATED
+    return await _read(request, facility_id)
+
+
+async def _save(request: Request, principal: Principal, facility_id: str, body: FacilityIn) -> bool:
+    """Write the entry unless it is unchanged, announce it, and admit whoever waited for it; True when new."""
+    require_unit(principal, body.unit)
+    runtime, parking = _runtime(request)
+    async with runtime.sessions.begin() as s:
+        existing = await db.get_facility(s, facility_id, lock=True)
+        if existing is not None:
+            require_unit(principal, existing.unit)
+            if (existing.name, existing.unit, existing.capacity) == (body.name, body.unit, body.capacity):
+                return False
+        await db.save_facility(s, facility_id, body.name, body.unit, {str(m): n for m, n in body.capacity.items()})
+        registered = FacilityRegistered(
+            facility_id=facility_id,
+            name=body.name,
+            unit=body.unit,
+            capacity=body.capacity,
+            recorded_on=datetime.now(UTC).date(),
+        )
+        await db.record(
+            s, new_event(registered, subject=domain.facility_subject(facility_id), source=_source(principal))
+        )
+        await audit(
+            s, audit_log, principal, "register_facility" if existing is None else "change_facility", facility_id
+        )
+        await parking.release(s, [db.awaiting_facility(facility_id)])
+    runtime.relay.wake()
+    return existing is None
+
+
+async def _read(request: Request, facility_id: str) -> FacilityOut:
+    async with _runtime(request)[0].sessions() as s:
+        facility = await db.get_facility(s, facility_id)
+        if facility is None:
+            raise FacilityNotFoundError(f"no facility {facility_id}")
+        return _out(facility)
+
+
+@router.get("/facilities", response_model=list[FacilityOut], responses=refusals(), summary="Every registered facility")
+async def list_facilities(principal: CurrentPrincipal, sessions: Sessions) -> list[FacilityOut]:
+    async with sessions() as s:
+        return [_out(f) for f in await db.list_facilities(s)]
+
+
+@router.get(
+    "/facilities/{facility_id}", response_model=FacilityOut, responses=refusals(404), summary="One registered facility"
+)
+async def get_facility(facility_id: FacilityId, principal: CurrentPrincipal, request: Request) -> FacilityOut:
+    return await _read(request, facility_id)
+
+
+@router.get(
+    "/census",
+    response_model=CensusOut,
+    responses=refusals(403, 404),
+    summary="Residents of a facility on a day, by modality, and its places",
+)
+async def get_census(
+    principal: CurrentPrincipal,
+    sessions: Sessions,
+    facility_id: Annotated[str, Query(pattern=_ID, description="The facility.")],
+    on: Annotated[date, Query(description="The day, YYYY-MM-DD.")],
+) -> CensusOut:
+    async with sessions() as s:
+        facility = await db.get_facility(s, facility_id)
+        if facility is None:
+            raise FacilityNotFoundError(f"no facility {facility_id}")
+        require_unit(principal, facility.unit)
+        residents = await db.census(s, facility_id, on)
+    return CensusOut(facility_id=facility_id, on=on, residents=residents, capacity=facility.capacity)
+
+
+@router.get(
+    "/episodes/{episode_id}",
+    response_model=ResidentOut,
+    responses=refusals(403, 404),
+    summary="A resident's episode: where they stayed, and their discharge",
+)
+async def get_resident(episode_id: EpisodeId, principal: CurrentPrincipal, sessions: Sessions) -> ResidentOut:
+    async with sessions() as s:
+        resident = await _resident(s, episode_id)
+        if not principal.covers(resident.unit):
+            await _require_facility_unit(s, principal, resident.facility_id)
+        return await _resident_out(s, resident)
+
+
+@router.post(
+    "/episodes/{episode_id}/transfer",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ResidentOut,
+    responses={
+        200: {"model": ResidentOut, "description": "The same transfer was recorded before"},
+        **refusals(403, 404, 409),
+    },
+    summary="Move a resident to another facility, if it offers the modality and has a place; emits `transferred`",
+)
+async def transfer(
+    episode_id: EpisodeId,
+    body: TransferIn,
+    principal: CurrentPrincipal,
+    request: Request,
+    response: Response,
+) -> ResidentOut:
+    runtime = _runtime(request)[0]
+    async with runtime.sessions.begin() as s:
+        resident = await _resident(s, episode_id, lock=True)
+        await _require_facility_unit(s, principal, resident.facility_id)
+        stays = await db.stays_of(s, episode_id)
+        current = domain.open_stay(stays)
+        if current is not None and (current.facility_id, current.started_on) == (
+            body.to_facility_id,
+            body.transferred_on,
+        ):
+            response.status_code = status.HTTP_200_OK
+            return await _resident_out(s, resident)
+        transferred = _valid(
+            Transferred, {**body.model_dump(), "episode_id": episode_id, "from_facility_id": resident.facility_id}
+        )
+        target = await db.get_facility(s, body.to_facility_id, lock=True)
+        occupied = (await db.census(s, body.to_facility_id, body.transferred_on)).get(resident.modality, 0)
+        domain.check_transfer(
+            stays, body.transferred_on, body.to_facility_id, target.capacity if target else None, occupied
+        )
+        event = new_event(transferred, subject=resident.subject, source=_source(principal))
+        assert isinstance(event, TransferredEvent)
+        await db.transfer(s, resident, event)
+        await db.record(s, event)
+        await audit(s, audit_log, principal, "transfer", episode_id)
+        out = await _resident_out(s, resident)
+    runtime.relay.wake()
+    return out
+
+
+@router.post(
+    "/episodes/{episode_id}/discharge",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ResidentOut,
+    responses={
+        200: {"model": ResidentOut, "description": "The same discharge was recorded before"},
+        **refusals(403, 404, 409),
+    },
+    summary="Discharge a resident: treatment ended, with its outcome and the ward they return to; emits `completed`",
+)
+async def discharge(
+    episode_id: EpisodeId,
+    body: DischargeIn,
+    principal: CurrentPrincipal,
+    request: Request,
+    response: Response,
+) -> ResidentOut:
+    runtime = _runtime(request)[0]
+    async with runtime.sessions.begin() as s:
+        resident = await _resident(s, episode_id, lock=True)
+        await _require_facility_unit(s, principal, resident.facility_id)
+        if (resident.discharged_on, resident.outcome) == (body.completed_on, body.outcome):
+            response.status_code = status.HTTP_200_OK
+            return await _resident_out(s, resident)
+        domain.check_discharge(await db.stays_of(s, episode_id), body.completed_on)
+        completed = _valid(Completed, {**body.model_dump(), "episode_id": episode_id})
+        event = new_event(completed, subject=resident.subject, source=_source(principal))
+        assert isinstance(event, CompletedEvent)
+        await db.discharge(s, resident, event)
+        await db.record(s, event)
+        await audit(s, audit_log, principal, "discharge", episode_id)
+        out = await _resident_out(s, resident)
+    runtime.relay.wake()
+    return out
+
+
+def _valid(model: type[_Data], fields: dict[str, object]) -> _Data:
+    try:
+        return model.model_validate(fields)
+    except ValidationError as error:
+        raise unprocessable(error) from None
+
+
+async def _resident(s: AsyncSession, episode_id: str, *, lock: bool = False) -> Resident:
+    resident = await db.get_resident(s, episode_id, lock=lock)
+    if resident is None:
+        raise ResidentNotFoundError(f"episode {episode_id} has no resident here (yet)")
+    return resident
+
+
+async def _require_facility_unit(s: AsyncSession, principal: Principal, facility_id: str) -> None:
+    """403 unless the facility's ward is within the caller's jurisdiction (an unregistered one: the country's)."""
+    facility = await db.get_facility(s, facility_id)
+    require_unit(principal, facility.unit if facility is not None else units.COUNTRY)
+
+
+async def _resident_out(s: AsyncSession, resident: Resident) -> ResidentOut:
+    stays = [StayOut.model_validate(st, from_attributes=True) for st in await db.stays_of(s, resident.episode_id)]
+    return ResidentOut(
+        episode_id=resident.episode_id,
+        subject=resident.subject,
+        modality=resident.modality,
+        unit=resident.unit,
+        admitted_on=resident.admitted_on,
+        facility_id=resident.facility_id,
+        discharged_on=resident.discharged_on,
+        outcome=resident.outcome,
+        stays=stays,
+    )
