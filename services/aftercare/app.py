@@ -8,8 +8,11 @@ from fastapi import FastAPI
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.aftercare import handlers
-from services.aftercare.models import access_tokens, audit_log, outbox
+from services.aftercare import api, db, handlers
+from services.aftercare.domain import AftercareError, CaseNotFoundError
+from services.aftercare.models import access_tokens, audit_log, outbox, parked_events
+from shared.api import translate_errors
+from shared.parking import Parking
 from shared.runtime import build_runtime, create_service_app
 from shared.settings import ServiceSettings
 
@@ -26,13 +29,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime = build_runtime(
         settings, outbox, publishes=["vn.rehab.relapsed.v1", "vn.rehab.employed.v1", "vn.rehab.aftercare_opened.v1"]
     )
-    runtime.broker.include_router(handlers.build_router(runtime), prefix=settings.topic_prefix)
-    return create_service_app(
+    parking = Parking(
+        parked_events,
+        db.apply_event,
+        runtime.sessions,
+        runtime.dead_letters,
+        runtime.metrics,
+        topic_prefix=settings.topic_prefix,
+        timeout_seconds=settings.parking_timeout_seconds,
+        sweep_seconds=settings.parking_sweep_seconds,
+    )
+    runtime.broker.include_router(handlers.build_router(runtime, parking), prefix=settings.topic_prefix)
+    app = create_service_app(
         runtime,
         title="Hòa Nhập aftercare",
-        description="Post-treatment management at the place of residence; records relapses and employment support.",
+        description="Post-treatment management at the place of residence; records relapses and employment support; "
+        "emits `aftercare_opened`, `relapsed` and `employed`.",
         migrations=Path(__file__).parent / "migrations",
-        routers=[],
+        routers=[api.router],
         access_tokens=access_tokens,
         audit_log=audit_log,
+        tasks=[parking.run],
     )
+    translate_errors(app, AftercareError, (CaseNotFoundError,))
+    return app
