@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -17,6 +20,16 @@ from hoinhap import local
 from tests.infra import Infra
 
 T = TypeVar("T")
+
+#: Registered in every suite before its tests run: the facility the tests admit into unless they need another.
+STANDARD_FACILITY = "hn-cs3"
+_STANDARD_ENTRY = {
+    "name": "Cơ sở cai nghiện ma túy số 3 Hà Nội",
+    "unit": "00070",
+    "capacity": {
+        m: 100_000 for m in ("compulsory", "voluntary_facility", "methadone", "temporary_stay", "status_determination")
+    },
+}
 
 
 @dataclass
@@ -36,14 +49,30 @@ class Suite:
     def topic(self, name: str) -> str:
         return self.infra.topic_prefix + name
 
+    async def fetch(self, sql: str, *args: object) -> list[dict[str, Any]]:
+        """Rows of the services' own tables (`intake.episodes`, ...), read as an auditor would."""
+        conn = await asyncpg.connect(**local.psql_params(self.infra.database_url))
+        try:
+            return [dict(r) for r in await conn.fetch(sql, *args)]
+        finally:
+            await conn.close()
 
-@pytest.fixture(scope="session")
-def suite(infra: Infra, service_env: dict[str, str], admin_token: str, artifacts: Path) -> Iterator[Suite]:
-    import os
 
-    env = {**os.environ, **service_env}
-    logs = artifacts / "e2e-logs"
-    logs.mkdir(exist_ok=True)
+async def _register_standard_facility(suite: Suite) -> None:
+    async with suite.client("facility") as facility:
+        response = await facility.put(f"/v1/facilities/{STANDARD_FACILITY}", json=_STANDARD_ENTRY)
+    assert response.status_code in (200, 201), response.text
+
+    async def known_to_intake() -> bool:
+        return bool(await suite.fetch("SELECT 1 FROM intake.facilities WHERE facility_id = $1", STANDARD_FACILITY))
+
+    assert await eventually(known_to_intake, True, timeout=90)
+
+
+@contextmanager
+def running_suite(infra: Infra, env: dict[str, str], admin_token: str, logs: Path) -> Iterator[Suite]:
+    """Start the four services, register the standard facility, and stop them afterwards."""
+    logs.mkdir(parents=True, exist_ok=True)
     processes = {
         name: local.ServiceProcess(name, local.free_port(), env, logs / f"{name}.log").start()
         for name in local.SERVICES
@@ -51,10 +80,20 @@ def suite(infra: Infra, service_env: dict[str, str], admin_token: str, artifacts
     try:
         for process in processes.values():
             process.wait_ready(timeout=90)
-        yield Suite(processes, admin_token, infra)
+        suite = Suite(processes, admin_token, infra)
+        asyncio.run(_register_standard_facility(suite))
+        yield suite
     finally:
         for process in processes.values():
             process.stop()
+
+
+@pytest.fixture(scope="session")
+def suite(infra: Infra, service_env: dict[str, str], admin_token: str, artifacts: Path) -> Iterator[Suite]:
+    # Events left waiting for what they follow are dead-lettered after 30 s rather than a day.
+    parking = {"HOINHAP_PARKING_TIMEOUT_SECONDS": "30", "HOINHAP_PARKING_SWEEP_SECONDS": "1"}
+    with running_suite(infra, {**os.environ, **service_env, **parking}, admin_token, artifacts / "e2e-logs") as s:
+        yield s
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
 from shared.events import serialize
 from tests.builders import an_admission, an_event
-from tests.e2e.conftest import Suite, eventually
+from tests.e2e.conftest import STANDARD_FACILITY, Suite, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -47,7 +47,9 @@ async def admit(intake: httpx.AsyncClient, subject: str, modality: str, on: str,
         "substances": ["ats", "cannabis"],
     }
     if modality in {"compulsory", "voluntary_facility", "temporary_stay", "status_determination"}:
-        body["facility_id"] = "hn-cs3"
+        body["facility_id"] = STANDARD_FACILITY
+    else:
+        body["service_point_id"] = f"sp-{ward}"
     if modality == "compulsory":
         body["legal_basis"] = "Quyết định 15/2021/QĐ-TA"
     return await intake.post("/v1/admissions", json=body)
@@ -150,9 +152,9 @@ async def test_a_redelivered_event_counts_once(suite: Suite, producer: AIOKafkaP
         original = published[0]
         await producer.send_and_wait(original.topic, original.value, key=original.key, headers=list(original.headers))
         # Same subject, so same key and partition: processed after the redelivered copy.
-        barrier = await admit(intake, subject, "voluntary_facility", "2023-09-01", HOAN_KIEM)
+        barrier = await admit(intake, subject, "methadone", "2023-09-01", HOAN_KIEM)
         assert barrier.status_code == 201
-        assert await eventually(lambda: value(reporting, "admissions.voluntary_facility", "VN", "2023"), 1) == 1
+        assert await eventually(lambda: value(reporting, "admissions.methadone", "VN", "2023"), 1) == 1
         assert await value(reporting, "admissions.compulsory", "VN", "2023") == 1
 
 
