@@ -124,6 +124,23 @@ def write_schemas(check: bool) -> int:
     return 1 if stale else 0
 
 
+def load_facilities(path: Path, url: str) -> int:
+    """Register or update every facility in a CSV or JSON file, through the facility service's API."""
+    from services.facility.loader import RegistryFileError, load
+
+    token = os.environ.get("HOINHAP_TOKEN") or os.environ.get("HOINHAP_ADMIN_TOKEN")
+    if not token:
+        print("set HOINHAP_TOKEN to an agency token (or HOINHAP_ADMIN_TOKEN)", file=sys.stderr)
+        return 2
+    try:
+        loaded = load(path, url, token)
+    except RegistryFileError as error:
+        print(error, file=sys.stderr)
+        return 1
+    print(f"{loaded.registered} facilities registered, {loaded.replaced} already registered (updated if changed)")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="hoinhap", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -135,6 +152,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     up_cmd.add_argument("--base-port", type=int, help="ports base..base+3 instead of 8001-8004")
     schemas_cmd = commands.add_parser("schemas", help="write the event JSON Schemas and the AsyncAPI document")
     schemas_cmd.add_argument("--check", action="store_true", help="fail if the committed files are out of date")
+    facilities_cmd = commands.add_parser("facilities", help="manage the facility registry")
+    facilities_load = facilities_cmd.add_subparsers(dest="action", required=True).add_parser(
+        "load", help="register or update the facilities of a CSV or JSON file (token: HOINHAP_TOKEN)"
+    )
+    facilities_load.add_argument("file", type=Path)
+    facilities_load.add_argument("--url", default="http://127.0.0.1:8002", help="the facility service")
     args = parser.parse_args(argv)
     if args.command == "run":
         run(args.service, args.port)
@@ -142,3 +165,5 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(up(args.kafka_port, args.base_port))
     elif args.command == "schemas":
         sys.exit(write_schemas(args.check))
+    elif args.command == "facilities":
+        sys.exit(load_facilities(args.file, args.url))
