@@ -99,6 +99,7 @@ class Parking:
         topic_prefix: str,
         timeout_seconds: float,
         sweep_seconds: float,
+        after_sweep: Callable[[], None] = lambda: None,
         batch_size: int = 1000,
     ) -> None:
         self.table = table
@@ -109,6 +110,7 @@ class Parking:
         self.topic_prefix = topic_prefix
         self.timeout_seconds = timeout_seconds
         self.sweep_seconds = sweep_seconds
+        self.after_sweep = after_sweep
         self.batch_size = batch_size
 
     async def apply(self, session: AsyncSession, events: list[Event]) -> None:
@@ -182,7 +184,7 @@ class Parking:
             expired = (
                 await session.execute(
                     select(t.c.event_id, t.c.event_type, t.c.subject, t.c.payload, t.c.awaiting, t.c.parked_at)
-                    .where(t.c.parked_at < func.now() - timedelta(seconds=self.timeout_seconds))
+                    .where(t.c.parked_at < func.clock_timestamp() - timedelta(seconds=self.timeout_seconds))
                     .with_for_update(skip_locked=True)
                 )
             ).all()
@@ -203,10 +205,12 @@ class Parking:
         return Rejection(record, "unmatched", detail)
 
     async def run(self) -> None:
-        """Sweep every `sweep_seconds` until cancelled; a failed sweep is tried again at the next."""
+        """Sweep every `sweep_seconds` until cancelled; a failed sweep is tried again at the next. `after_sweep`
+        (waking the outbox relay) follows each, as what a sweep applies may have staged events."""
         while True:
             await asyncio.sleep(self.sweep_seconds)
             try:
                 await self.sweep()
+                self.after_sweep()
             except Exception:  # the database or broker is down: the rows stay parked
                 log.exception("parking sweep failed; retrying")

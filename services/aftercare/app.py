@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         topic_prefix=settings.topic_prefix,
         timeout_seconds=settings.parking_timeout_seconds,
         sweep_seconds=settings.parking_sweep_seconds,
+        after_sweep=runtime.relay.wake,
     )
     runtime.broker.include_router(handlers.build_router(runtime, parking), prefix=settings.topic_prefix)
     app = create_service_app(

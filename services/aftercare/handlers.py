@@ -25,5 +25,6 @@ def build_router(runtime: Runtime, parking: Parking) -> KafkaRouter:
     @batch_subscriber(router, runtime.settings, *topics)
     async def on_events(records: list[Record]) -> None:
         await consumer.handle(records)
+        runtime.relay.wake()  # the batch may have opened cases: announce them now
 
     return router

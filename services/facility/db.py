@@ -51,7 +51,7 @@ async def census(session: AsyncSession, facility_id: str, on: date) -> dict[str,
         )
         .group_by(Stay.modality)
     )
-    return {modality: n for modality, n in rows.tuples()}
+    return {modality: n for modality, n in rows.all()}
 
 
 async def get_resident(session: AsyncSession, episode_id: str, *, lock: bool = False) -> Resident | None:

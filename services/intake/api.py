@@ -168,24 +168,24 @@ async def admit(
 
 
 async def _decide(s: AsyncSession, body: AdmissionIn, sex: str, birth_year: int) -> Admitted:
-    """The admission the rules allow, or the refusal of the first rule it breaks."""
-    offered = await db.get_offered(s, body.facility_id) if body.facility_id is not None else None
-    domain.check_facility(body.modality, body.facility_id, offered)
-    episodes = await db.list_episodes(s, body.subject)
-    domain.check_no_open_residential(body.modality, episodes)
-    previous = domain.previous_episode(body.previous_episode_id, episodes)
+    """The admission the contract and the rules allow, or the refusal of the first rule it breaks."""
     try:
-        return Admitted.model_validate(
+        admitted = Admitted.model_validate(
             {
                 **body.model_dump(exclude={"subject"}),
                 "episode_id": f"ep-{uuid.uuid4().hex}",
                 "sex": Sex(sex),
                 "birth_year": birth_year,
-                "previous_episode_id": previous,
             },
         )
     except ValidationError as error:
         raise unprocessable(error) from None
+    offered = await db.get_offered(s, body.facility_id) if body.facility_id is not None else None
+    domain.check_facility(body.modality, body.facility_id, offered)
+    episodes = await db.list_episodes(s, body.subject)
+    domain.check_no_open_residential(body.modality, episodes)
+    previous = domain.previous_episode(body.previous_episode_id, episodes)
+    return admitted.model_copy(update={"previous_episode_id": previous})
 
 
 @router.post(
