@@ -5,10 +5,20 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from shared.events import Admitted, Completed, Event, EventData, new_event
+from shared.events import (
+    Admitted,
+    Completed,
+    Employed,
+    Event,
+    EventData,
+    FacilityRegistered,
+    Relapsed,
+    Transferred,
+    new_event,
+)
 
 HANOI_WARD = "00070"  # Phường Hoàn Kiếm, Hà Nội (01)
 
@@ -47,5 +57,42 @@ def a_completion(**overrides: Any) -> Completed:
     return Completed.model_validate_json(json.dumps(fields, default=str))
 
 
-def an_event(data: EventData, subject: str | None = None) -> Event:
-    return new_event(data, subject=subject or a_subject(), source="/vn/agency/test")
+def an_event(data: EventData, subject: str | None = None, time: datetime | None = None) -> Event:
+    return new_event(data, subject=subject or a_subject(), source="/vn/agency/test", time=time)
+
+
+def a_transfer(**overrides: Any) -> Transferred:
+    fields: dict[str, Any] = {
+        "episode_id": an_episode_id(),
+        "transferred_on": date(2024, 5, 1),
+        "from_facility_id": "hn-cs3",
+        "to_facility_id": "hn-cs5",
+        "reason": "capacity",
+    } | overrides
+    return Transferred.model_validate_json(json.dumps(fields, default=str))
+
+
+def a_relapse(**overrides: Any) -> Relapsed:
+    fields: dict[str, Any] = {"episode_id": an_episode_id(), "detected_on": date(2024, 11, 1), "unit": HANOI_WARD}
+    return Relapsed.model_validate_json(json.dumps(fields | overrides, default=str))
+
+
+def an_employment(**overrides: Any) -> Employed:
+    fields: dict[str, Any] = {
+        "episode_id": an_episode_id(),
+        "employed_on": date(2024, 10, 1),
+        "support": "loan",
+        "unit": HANOI_WARD,
+    } | overrides
+    return Employed.model_validate_json(json.dumps(fields, default=str))
+
+
+def a_facility(**overrides: Any) -> FacilityRegistered:
+    fields: dict[str, Any] = {
+        "facility_id": f"f-{uuid.uuid4().hex[:12]}",
+        "name": "Cơ sở cai nghiện ma túy số 3 Hà Nội",
+        "unit": HANOI_WARD,
+        "capacity": {"compulsory": 300, "voluntary_facility": 100},
+        "recorded_on": date(2024, 1, 1),
+    } | overrides
+    return FacilityRegistered.model_validate_json(json.dumps(fields, default=str))

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from shared.database import create_engine, migrate
+from shared.consumer import Consumer, DeadLetters, Record
+from shared.database import create_engine, migrate, sessions
+from shared.events import Event, serialize, topic_of
+from shared.observability import Metrics
+from shared.parking import Parking
 from tests.infra import Infra
 
 
@@ -37,3 +44,76 @@ async def facility_db(fresh_schema: tuple[AsyncEngine, str]) -> AsyncEngine:
     engine, schema = fresh_schema
     await migrate(engine, schema, migrations_of("facility"))
     return engine
+
+
+@dataclass
+class Harness:
+    """One service's consumer, with its parking, on a schema of the test's own; dead letters are kept in a list."""
+
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    parking: Parking
+    consumer: Consumer
+    metrics: Metrics
+    dead: list[tuple[str, str, bytes]] = field(default_factory=list)
+    offset: int = 0
+
+    async def deliver(self, *events: Event) -> None:
+        """Hand the events to the consumer as one batch of records, each on its own topic."""
+        records = []
+        for e in events:
+            self.offset += 1
+            value = serialize(e)
+            records.append(Record(topic_of(e.type), 0, self.offset, 0, 0, b"k", value, None, 1, len(value), ()))
+        await self.consumer.handle(records)
+
+    async def rows(self, sql: str, **params: object) -> list[dict[str, Any]]:
+        async with self.sessions() as s:
+            return [dict(r) for r in (await s.execute(text(sql), params)).mappings()]
+
+    async def execute(self, sql: str, **params: object) -> None:
+        async with self.sessions.begin() as s:
+            await s.execute(text(sql), params)
+
+    async def count(self, table: str) -> int:
+        async with self.sessions() as s:
+            return int(await s.scalar(text(f"SELECT count(*) FROM {table}")) or 0)
+
+
+HarnessOf = Callable[..., Awaitable[Harness]]
+
+
+@pytest.fixture
+async def harness_of(fresh_schema: tuple[AsyncEngine, str]) -> HarnessOf:
+    """`await harness_of("aftercare", timeout_seconds=...)`: that service's consumer on a fresh schema."""
+    engine, schema = fresh_schema
+
+    async def build(service: str, timeout_seconds: float = 3600) -> Harness:
+        await migrate(engine, schema, migrations_of(service))
+        metrics = Metrics()
+        dead: list[tuple[str, str, bytes]] = []
+
+        async def send(topic: str, key: bytes, value: bytes, headers: dict[str, str]) -> Awaitable[object]:
+            dead.append((headers["hoinhap-reason"], headers["hoinhap-reason-detail"], value))
+            done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
+
+        db = sessions(engine)
+        module = importlib.import_module(f"services.{service}.db")
+        table = importlib.import_module(f"services.{service}.models").parked_events
+        dead_letters = DeadLetters(send, metrics, service=service, topic_prefix="")
+        parking = Parking(
+            table,
+            module.apply_event,
+            db,
+            dead_letters,
+            metrics,
+            topic_prefix="",
+            timeout_seconds=timeout_seconds,
+            sweep_seconds=3600,
+        )
+        consumer = Consumer(db, parking.apply, dead_letters, metrics, topic_prefix="", retry_seconds=0)
+        return Harness(engine, db, parking, consumer, metrics, dead)
+
+    return build

@@ -1,0 +1,201 @@
+"""Each service's consumer on the real database: what the contract's events do to its tables, in any order,
+delivered any number of times."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from services.facility import db as facility_db
+from shared.events import EVENT_ADAPTER, AftercareOpenedEvent, Event
+from tests.builders import (
+    a_completion,
+    a_facility,
+    a_relapse,
+    a_subject,
+    a_transfer,
+    an_admission,
+    an_employment,
+    an_event,
+)
+from tests.integration.conftest import Harness, HarnessOf
+
+JAN, FEB, MAR, APR, MAY = (date(2024, m, 1) for m in (1, 2, 3, 4, 5))
+
+
+async def register(facility: Harness, facility_id: str, **capacity: int) -> None:
+    """What `PUT /v1/facilities` does to the tables and the parked admissions."""
+    async with facility.sessions.begin() as s:
+        await facility_db.save_facility(s, facility_id, "Cơ sở", "00070", capacity or {"compulsory": 100})
+        await facility.parking.release(s, [facility_db.awaiting_facility(facility_id)])
+
+
+async def census(facility: Harness, facility_id: str, on: date) -> dict[str, int]:
+    async with facility.sessions() as s:
+        return await facility_db.census(s, facility_id, on)
+
+
+async def snapshot(h: Harness, *tables: str) -> dict[str, list[dict[str, Any]]]:
+    return {t: await h.rows(f"SELECT * FROM {t} ORDER BY 1, 2") for t in tables}
+
+
+async def test_an_admission_into_a_facility_not_registered_yet_waits_for_its_registration(
+    harness_of: HarnessOf,
+) -> None:
+    facility = await harness_of("facility")
+    admitted = an_admission(facility_id="f-late", admitted_on=JAN)
+    await facility.deliver(an_event(admitted))
+    assert await facility.count("residents") == 0
+    assert await facility.rows("SELECT awaiting FROM parked_events") == [{"awaiting": "facility:f-late"}]
+
+    await register(facility, "f-late")
+    assert await census(facility, "f-late", FEB) == {"compulsory": 1}
+    assert await facility.count("parked_events") == 0
+
+
+async def test_the_census_follows_residents_through_transfers_and_discharges_day_by_day(harness_of: HarnessOf) -> None:
+    facility = await harness_of("facility")
+    await register(facility, "a", compulsory=10, methadone=5)
+    await register(facility, "b", compulsory=10)
+    subject, admitted = a_subject(), an_admission(facility_id="a", admitted_on=JAN)
+    other = an_admission(facility_id="a", modality="methadone", legal_basis=None, admitted_on=JAN)
+    await facility.deliver(
+        an_event(admitted, subject),
+        an_event(other),
+        an_event(
+            a_transfer(episode_id=admitted.episode_id, transferred_on=MAR, from_facility_id="a", to_facility_id="b"),
+            subject,
+        ),
+        an_event(a_completion(episode_id=admitted.episode_id, completed_on=MAY), subject),
+    )
+    assert await census(facility, "a", FEB) == {"compulsory": 1, "methadone": 1}
+    assert await census(facility, "a", MAR) == {"methadone": 1}
+    assert await census(facility, "b", MAR) == {"compulsory": 1}
+    assert await census(facility, "b", APR) == {"compulsory": 1}
+    assert await census(facility, "b", MAY) == {}
+    assert await census(facility, "a", date(2023, 12, 31)) == {}
+    [resident] = await facility.rows(
+        "SELECT facility_id, discharged_on, outcome FROM residents WHERE episode_id = :e", e=admitted.episode_id
+    )
+    assert resident == {"facility_id": "b", "discharged_on": MAY, "outcome": "completed"}
+
+
+async def test_moves_and_ends_published_out_of_order_wait_for_what_they_follow(harness_of: HarnessOf) -> None:
+    facility = await harness_of("facility")
+    for f in ("a", "b", "c"):
+        await register(facility, f)
+    subject, admitted = a_subject(), an_admission(facility_id="a", admitted_on=JAN)
+    episode_id = admitted.episode_id
+    second = an_event(
+        a_transfer(episode_id=episode_id, transferred_on=APR, from_facility_id="b", to_facility_id="c"), subject
+    )
+    first = an_event(
+        a_transfer(episode_id=episode_id, transferred_on=MAR, from_facility_id="a", to_facility_id="b"), subject
+    )
+    end = an_event(a_completion(episode_id=episode_id, completed_on=MAY), subject)
+
+    await facility.deliver(end, second)
+    await facility.deliver(an_event(admitted, subject))
+    assert await facility.count("parked_events") == 1  # the move from b waits for the move to b
+    await facility.deliver(first)
+
+    assert await facility.count("parked_events") == 0
+    stays = await facility.rows("SELECT facility_id, started_on, ended_on FROM stays ORDER BY started_on")
+    assert [(s["facility_id"], s["started_on"], s["ended_on"]) for s in stays] == [
+        ("a", JAN, MAR),
+        ("b", MAR, APR),
+        ("c", APR, MAY),
+    ]
+
+
+async def test_ends_of_treatment_in_the_community_are_not_the_facilitys_to_apply(harness_of: HarnessOf) -> None:
+    facility = await harness_of("facility")
+    admitted = an_admission(modality="voluntary_community", facility_id=None, legal_basis=None)
+    await facility.deliver(an_event(admitted), an_event(a_completion(episode_id=admitted.episode_id)))
+    assert (await facility.count("residents"), await facility.count("parked_events")) == (0, 0)
+
+
+async def test_every_event_delivered_twice_more_changes_nothing(harness_of: HarnessOf) -> None:
+    facility = await harness_of("facility")
+    await register(facility, "a")
+    await register(facility, "b")
+    subject, admitted = a_subject(), an_admission(facility_id="a", admitted_on=JAN)
+    events: list[Event] = [
+        an_event(admitted, subject),
+        an_event(
+            a_transfer(episode_id=admitted.episode_id, transferred_on=MAR, from_facility_id="a", to_facility_id="b"),
+            subject,
+        ),
+        an_event(a_completion(episode_id=admitted.episode_id, completed_on=MAY), subject),
+    ]
+    await facility.deliver(*events)
+    before = await snapshot(facility, "residents", "stays", "parked_events", "outbox")
+    await facility.deliver(*events, *events)
+    await facility.deliver(*reversed(events))
+    assert await snapshot(facility, "residents", "stays", "parked_events", "outbox") == before
+
+
+async def test_intake_learns_of_admissions_agencies_published_and_of_what_followed_them(harness_of: HarnessOf) -> None:
+    intake = await harness_of("intake")
+    subject, admitted = a_subject(), an_admission()
+    await intake.deliver(
+        an_event(a_relapse(episode_id=admitted.episode_id, detected_on=MAY), subject),
+        an_event(a_completion(episode_id=admitted.episode_id, completed_on=APR, outcome="terminated"), subject),
+    )
+    assert await intake.count("parked_events") == 2
+    await intake.deliver(an_event(admitted, subject))
+    [episode] = await intake.rows("SELECT subject, ended_on, outcome, relapsed_on, recorded_by FROM episodes")
+    assert episode == {
+        "subject": subject,
+        "ended_on": APR,
+        "outcome": "terminated",
+        "relapsed_on": MAY,
+        "recorded_by": "/vn/agency/test",
+    }
+    assert await intake.count("parked_events") == 0
+
+
+async def test_intake_keeps_the_newest_announcement_of_a_facility_whatever_the_order(harness_of: HarnessOf) -> None:
+    intake = await harness_of("intake")
+    now = datetime.now(UTC)
+    newer = a_facility(capacity={"compulsory": 5})
+    older = a_facility(facility_id=newer.facility_id, capacity={"voluntary_facility": 5})
+    await intake.deliver(an_event(newer, a_subject(), time=now), an_event(older, a_subject(), time=now - timedelta(1)))
+    assert await intake.rows("SELECT modalities FROM facilities") == [{"modalities": ["compulsory"]}]
+
+
+async def test_aftercare_opens_management_by_modality_and_outcome_and_announces_it_once(harness_of: HarnessOf) -> None:
+    aftercare = await harness_of("aftercare")
+    compulsory, stay = an_admission(), an_admission(modality="temporary_stay", legal_basis=None)
+    subject = a_subject()
+    ended = an_event(a_completion(episode_id=compulsory.episode_id, outcome="terminated", return_unit="00073"), subject)
+    await aftercare.deliver(
+        an_event(compulsory, subject), an_event(stay), ended, an_event(a_completion(episode_id=stay.episode_id))
+    )
+    await aftercare.deliver(ended)
+
+    assert await aftercare.rows("SELECT episode_id, subject, unit FROM aftercare_cases") == [
+        {"episode_id": compulsory.episode_id, "subject": subject, "unit": "00073"}
+    ]
+    [announced] = [
+        EVENT_ADAPTER.validate_json(r["payload"]) for r in await aftercare.rows("SELECT payload FROM outbox")
+    ]
+    assert isinstance(announced, AftercareOpenedEvent)
+    assert (announced.subject, announced.data.episode_id, announced.data.unit) == (
+        subject,
+        compulsory.episode_id,
+        "00073",
+    )
+
+
+async def test_support_an_agency_published_before_the_case_opened_waits_for_it(harness_of: HarnessOf) -> None:
+    aftercare = await harness_of("aftercare")
+    subject, admitted = a_subject(), an_admission()
+    await aftercare.deliver(
+        an_event(an_employment(episode_id=admitted.episode_id), subject), an_event(admitted, subject)
+    )
+    assert await aftercare.count("supports") == 0
+    await aftercare.deliver(an_event(a_completion(episode_id=admitted.episode_id), subject))
+    assert await aftercare.rows("SELECT episode_id, support FROM supports") == [
+        {"episode_id": admitted.episode_id, "support": "loan"}
+    ]
