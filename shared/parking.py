@@ -137,12 +137,12 @@ class Parking:
                 else:
                     released.update(outcome.releases)
                     done.append(event.id)
-            await self._park(session, waits)
+            await self._park(session, waits, again=parked)
             if parked and done:
                 await session.execute(self.table.delete().where(self.table.c.event_id.in_(done)))
             events, parked = await self._awaiting(session, released), True
 
-    async def _park(self, session: AsyncSession, waits: Sequence[tuple[Event, str]]) -> None:
+    async def _park(self, session: AsyncSession, waits: Sequence[tuple[Event, str]], *, again: bool) -> None:
         if not waits:
             return
         rows = [
@@ -157,7 +157,7 @@ class Parking:
             ),
             rows,
         )
-        for e, key in waits:
+        for e, key in () if again else waits:
             log.info("event parked until %s", key, extra={"event_id": e.id, "event_type": e.type})
 
     async def _awaiting(self, session: AsyncSession, keys: set[str]) -> list[Event]:
@@ -185,6 +185,7 @@ class Parking:
                 await session.execute(
                     select(t.c.event_id, t.c.event_type, t.c.subject, t.c.payload, t.c.awaiting, t.c.parked_at)
                     .where(t.c.parked_at < func.clock_timestamp() - timedelta(seconds=self.timeout_seconds))
+                    .limit(self.batch_size)
                     .with_for_update(skip_locked=True)
                 )
             ).all()

@@ -1,8 +1,8 @@
-"""Facility's HTTP endpoints: the registry of facilities, the census, transfers and discharges of residents."""
+"""Facility's HTTP endpoints for residents: the census, transfers and discharges (the registry: `registry.py`)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.facility import db, domain
-from services.facility.domain import FacilityExistsError, FacilityNotFoundError, ResidentNotFoundError
-from services.facility.models import Facility, Resident, audit_log
+from services.facility.domain import FacilityNotFoundError, ResidentNotFoundError
+from services.facility.models import Resident, audit_log
 from shared import units
 from shared.api import Day, Ward, refusals
 from shared.audit import audit
@@ -19,40 +19,19 @@ from shared.auth import CurrentPrincipal, Principal, require_unit
 from shared.events import (
     Completed,
     CompletedEvent,
-    FacilityModality,
-    FacilityRegistered,
     Identifier,
     Outcome,
     Transferred,
     TransferredEvent,
     new_event,
 )
-from shared.parking import Parking
 from shared.runtime import Runtime, session, unprocessable
 
 router = APIRouter(prefix="/v1", tags=["facility"])
 Sessions = Annotated[async_sessionmaker[AsyncSession], Depends(session)]
 _ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
-FacilityId = Annotated[str, Path(pattern=_ID, description="The facility.")]
 EpisodeId = Annotated[str, Path(pattern=_ID, description="The episode.")]
-Places = Annotated[int, Field(ge=0, le=100_000)]
 _Data = TypeVar("_Data", Transferred, Completed)
-
-
-class FacilityIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200, description="Official name of the facility.")
-    unit: Ward = Field(description="The commune/ward the facility is in; its agencies manage the entry.")
-    capacity: dict[FacilityModality, Places] = Field(
-        min_length=1, description="Places per modality offered; the modalities the facility offers are its keys."
-    )
-
-
-class NewFacilityIn(FacilityIn):
-    facility_id: Identifier = Field(description="The facility's identifier, chosen by the registering agency.")
-
-
-class FacilityOut(NewFacilityIn):
-    updated_at: datetime
 
 
 class CensusOut(BaseModel):
@@ -96,96 +75,8 @@ class ResidentOut(BaseModel):
     stays: list[StayOut]
 
 
-def _runtime(request: Request) -> tuple[Runtime, Parking]:
-    return request.app.state.runtime, request.app.state.parking
-
-
 def _source(principal: Principal) -> str:
     return f"/vn/agency/{principal.agency}"
-
-
-def _out(f: Facility) -> FacilityOut:
-    return FacilityOut.model_validate(f, from_attributes=True)
-
-
-@router.post(
-    "/facilities",
-    status_code=status.HTTP_201_CREATED,
-    response_model=FacilityOut,
-    responses=refusals(403, 409),
-    summary="Register a facility; announces it (`facility_registered`) so intake may admit there",
-)
-async def register_facility(body: NewFacilityIn, principal: CurrentPrincipal, request: Request) -> FacilityOut:
-    async with _runtime(request)[0].sessions() as s:
-        if await db.get_facility(s, body.facility_id) is not None:
-            raise FacilityExistsError(f"facility {body.facility_id} is registered already; PUT changes it")
-    await _save(request, principal, body.facility_id, body)
-    return await _read(request, body.facility_id)
-
-
-@router.put(
-    "/facilities/{facility_id}",
-    status_code=status.HTTP_200_OK,
-    response_model=FacilityOut,
-    responses={201: {"model": FacilityOut, "description": "Registered"}, **refusals(403)},
-    summary="Register a facility or replace its entry (name, ward, places per modality); announces a change",
-)
-async def put_facility(
-    facility_id: FacilityId, body: FacilityIn, principal: CurrentPrincipal, request: Request, response: Response
-) -> FacilityOut:
-    if await _save(request, principal, facility_id, body):
-        response.status_code = status.HTTP_201_CREATED
-    return await _read(request, facility_id)
-
-
-async def _save(request: Request, principal: Principal, facility_id: str, body: FacilityIn) -> bool:
-    """Write the entry unless it is unchanged, announce it, and admit whoever waited for it; True when new."""
-    require_unit(principal, body.unit)
-    runtime, parking = _runtime(request)
-    async with runtime.sessions.begin() as s:
-        existing = await db.get_facility(s, facility_id, lock=True)
-        if existing is not None:
-            require_unit(principal, existing.unit)
-            if (existing.name, existing.unit, existing.capacity) == (body.name, body.unit, body.capacity):
-                return False
-        await db.save_facility(s, facility_id, body.name, body.unit, {str(m): n for m, n in body.capacity.items()})
-        registered = FacilityRegistered(
-            facility_id=facility_id,
-            name=body.name,
-            unit=body.unit,
-            capacity=body.capacity,
-            recorded_on=datetime.now(UTC).date(),
-        )
-        await db.record(
-            s, new_event(registered, subject=domain.facility_subject(facility_id), source=_source(principal))
-        )
-        await audit(
-            s, audit_log, principal, "register_facility" if existing is None else "change_facility", facility_id
-        )
-        await parking.release(s, [db.awaiting_facility(facility_id)])
-    runtime.relay.wake()
-    return existing is None
-
-
-async def _read(request: Request, facility_id: str) -> FacilityOut:
-    async with _runtime(request)[0].sessions() as s:
-        facility = await db.get_facility(s, facility_id)
-        if facility is None:
-            raise FacilityNotFoundError(f"no facility {facility_id}")
-        return _out(facility)
-
-
-@router.get("/facilities", response_model=list[FacilityOut], responses=refusals(), summary="Every registered facility")
-async def list_facilities(principal: CurrentPrincipal, sessions: Sessions) -> list[FacilityOut]:
-    async with sessions() as s:
-        return [_out(f) for f in await db.list_facilities(s)]
-
-
-@router.get(
-    "/facilities/{facility_id}", response_model=FacilityOut, responses=refusals(404), summary="One registered facility"
-)
-async def get_facility(facility_id: FacilityId, principal: CurrentPrincipal, request: Request) -> FacilityOut:
-    return await _read(request, facility_id)
 
 
 @router.get(
@@ -240,7 +131,7 @@ async def transfer(
     request: Request,
     response: Response,
 ) -> ResidentOut:
-    runtime = _runtime(request)[0]
+    runtime: Runtime = request.app.state.runtime
     async with runtime.sessions.begin() as s:
         resident = await _resident(s, episode_id, lock=True)
         await _require_facility_unit(s, principal, resident.facility_id)
@@ -287,7 +178,7 @@ async def discharge(
     request: Request,
     response: Response,
 ) -> ResidentOut:
-    runtime = _runtime(request)[0]
+    runtime: Runtime = request.app.state.runtime
     async with runtime.sessions.begin() as s:
         resident = await _resident(s, episode_id, lock=True)
         await _require_facility_unit(s, principal, resident.facility_id)

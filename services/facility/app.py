@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.facility import api, db, handlers
+from services.facility import api, db, handlers, registry
 from services.facility.domain import FacilityError, FacilityNotFoundError, ResidentNotFoundError
 from services.facility.models import access_tokens, audit_log, outbox, parked_events
 from shared.api import translate_errors
@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Facility registry, residents and census; records transfers and discharges; emits "
         "`facility_registered`, `transferred` and `completed`.",
         migrations=Path(__file__).parent / "migrations",
-        routers=[api.router],
+        routers=[registry.router, api.router],
         access_tokens=access_tokens,
         audit_log=audit_log,
         tasks=[parking.run],
