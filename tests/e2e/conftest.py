@@ -90,8 +90,8 @@ def running_suite(infra: Infra, env: dict[str, str], admin_token: str, logs: Pat
 
 @pytest.fixture(scope="session")
 def suite(infra: Infra, service_env: dict[str, str], admin_token: str, artifacts: Path) -> Iterator[Suite]:
-    # Events left waiting for what they follow are dead-lettered after 30 s rather than a day.
-    parking = {"HOINHAP_PARKING_TIMEOUT_SECONDS": "30", "HOINHAP_PARKING_SWEEP_SECONDS": "1"}
+    # Events left waiting for what they follow are dead-lettered after 15 s rather than a day.
+    parking = {"HOINHAP_PARKING_TIMEOUT_SECONDS": "15", "HOINHAP_PARKING_SWEEP_SECONDS": "1"}
     with running_suite(infra, {**os.environ, **service_env, **parking}, admin_token, artifacts / "e2e-logs") as s:
         yield s
 

@@ -214,7 +214,7 @@ async def test_an_event_whose_episode_never_arrives_is_dead_lettered_as_unmatche
                 found.add((headers["hoinhap-service"], json.loads(r.value or b"{}")["type"].split(".")[2]))
         return found
 
-    assert await eventually(dead_lettered, expected, timeout=120) == expected  # the suite parks for 30 s
+    assert await eventually(dead_lettered, expected, timeout=120) == expected  # the suite parks for 15 s
     assert not await parked_everywhere(suite, episode_id, ("intake",))
     assert {json.loads(r.value or b"{}")["id"] for r in await read_all(suite, "rehab.deadletter") if r.key == key} == {
         completed.id,
