@@ -3,6 +3,7 @@ same transaction, so consuming it back from Kafka changes nothing; events agenci
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import date
 
@@ -16,6 +17,12 @@ from shared.events import AdmittedEvent, CompletedEvent, Event, TransferredEvent
 from shared.inbox import claim
 from shared.outbox import add_to_outbox
 from shared.parking import Applied, Wait, episode
+
+log = logging.getLogger(__name__)
+
+
+def _ids(event: Event) -> dict[str, str]:
+    return {"event_id": event.id, "event_type": event.type, "episode_id": getattr(event.data, "episode_id", "")}
 
 
 def awaiting_facility(facility_id: str) -> str:
@@ -152,8 +159,11 @@ async def _follow(session: AsyncSession, event: TransferredEvent | CompletedEven
     episode_id = event.data.episode_id
     resident = await get_resident(session, episode_id, lock=True)
     if resident is None:
-        community = await session.get(CommunityEpisode, episode_id)
-        return Applied() if community is not None else Wait(episode(episode_id))
+        if await session.get(CommunityEpisode, episode_id) is None:
+            return Wait(episode(episode_id))
+        if isinstance(event, TransferredEvent):  # nonsense, but a fact someone published: say so, then go on
+            log.warning("transfer of an episode treated in the community ignored", extra=_ids(event))
+        return Applied()
     if isinstance(event, CompletedEvent):
         applied = resident.discharged_on is not None or await discharge(session, resident, event)
     else:
