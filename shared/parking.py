@@ -112,6 +112,7 @@ class Parking:
         self.sweep_seconds = sweep_seconds
         self.after_sweep = after_sweep
         self.batch_size = batch_size
+        self._retried: set[str] = set()  # parked events a sweep of this process has retried since they were parked
 
     async def apply(self, session: AsyncSession, events: list[Event]) -> None:
         """`Consumer` apply: the batch's new events, then whatever they release, in the batch's transaction."""
@@ -173,18 +174,27 @@ class Parking:
         self.metrics.parked.set(await session.scalar(select(func.count()).select_from(self.table)) or 0)
 
     async def sweep(self) -> int:
-        """Retry every parked event (another replica may have applied what it waits for), then dead-letter those
-        parked longer than the timeout; returns how many were dead-lettered."""
+        """Retry each event parked since the last sweep once (another replica may have applied what it waits for
+        while it was being parked), retry those parked longer than the timeout a last time, and dead-letter those
+        still waiting; returns how many were dead-lettered."""
         t = self.table
+        cutoff = func.clock_timestamp() - timedelta(seconds=self.timeout_seconds)
         async with self.sessions.begin() as session:
-            payloads = await session.scalars(
-                select(t.c.payload).order_by(t.c.parked_at).limit(self.batch_size).with_for_update(skip_locked=True)
-            )
-            await self._settle(session, [EVENT_ADAPTER.validate_json(p) for p in payloads], parked=True)
+            rows = (
+                await session.execute(
+                    select(t.c.event_id, t.c.payload, (t.c.parked_at < cutoff).label("expired"))
+                    .order_by(t.c.parked_at)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            retry = [r.payload for r in rows if r.expired or r.event_id not in self._retried]
+            self._retried = {r.event_id for r in rows}
+            await self._settle(session, [EVENT_ADAPTER.validate_json(p) for p in retry], parked=True)
             expired = (
                 await session.execute(
                     select(t.c.event_id, t.c.event_type, t.c.subject, t.c.payload, t.c.awaiting, t.c.parked_at)
-                    .where(t.c.parked_at < func.clock_timestamp() - timedelta(seconds=self.timeout_seconds))
+                    .where(t.c.parked_at < cutoff)
                     .limit(self.batch_size)
                     .with_for_update(skip_locked=True)
                 )

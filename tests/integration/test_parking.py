@@ -109,3 +109,19 @@ async def test_the_sweep_applies_what_another_replica_made_applicable_and_keeps_
     [waiting] = await aftercare.rows("SELECT awaiting FROM parked_events")
     assert waiting == {"awaiting": f"episode:{orphan.episode_id}"}
     assert aftercare.dead == []
+
+
+async def test_an_expired_event_is_retried_a_last_time_before_it_is_dead_lettered(harness_of: HarnessOf) -> None:
+    aftercare = await harness_of("aftercare", timeout_seconds=2)
+    subject, admitted = a_subject(), an_admission()
+    await aftercare.deliver(an_event(a_completion(episode_id=admitted.episode_id), subject))
+    assert await aftercare.parking.sweep() == 0  # retried once, in vain: it is not expired yet
+    await aftercare.execute(
+        "INSERT INTO episodes (episode_id, subject, modality, unit, admitted_on) "
+        "VALUES (:e, :s, 'compulsory', '00070', '2024-03-01')",
+        e=admitted.episode_id,
+        s=subject,
+    )
+    await asyncio.sleep(2.1)
+    assert await aftercare.parking.sweep() == 0
+    assert (await aftercare.count("aftercare_cases"), aftercare.dead) == (1, [])
