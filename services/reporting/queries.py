@@ -21,7 +21,7 @@ from shared import units
 Values = dict[str, dict[str, int]]  # unit -> indicator id -> value
 
 
-def _level(unit: str) -> str:
+def level(unit: str) -> str:
     """The `episodes` column that places an episode in units of this kind (or none for VN)."""
     if unit == units.COUNTRY:
         return "country"
@@ -42,7 +42,7 @@ async def get_counters(
         {"ids": list(ids), "units": list(unit_list), "first": period.first, "last": period.last, "as_of": as_of},
     )
     found: Values = defaultdict(dict)
-    for unit, indicator_id, total in rows.tuples():
+    for unit, indicator_id, total in rows.all():
         found[unit][indicator_id] = int(total)
     return found
 
@@ -59,35 +59,43 @@ async def get_persons(
         ),
         {"units": list(unit_list), "first": period.first, "last": period.last, "as_of": as_of},
     )
-    return {unit: int(n) for unit, n in rows.tuples()}
+    return {unit: int(n) for unit, n in rows.all()}
 
 
 async def get_first_time(
     session: AsyncSession, unit_list: Sequence[str], period: Period, as_of: date | None
 ) -> dict[str, int]:
     """Distinct subjects whose first admission ever (as known on `as_of`) lies in the period, per unit of it."""
-    level = _level(unit_list[0])
-    place = "'VN'" if level == "country" else level
-    where = "" if level == "country" else f"AND {level} = ANY(:units)"
     known = "" if as_of is None else "AND admitted_known <= :as_of"
     rows = await session.execute(
         text(
             f"""
             WITH candidates AS (
                 SELECT DISTINCT subject FROM episodes
-                WHERE admitted_on BETWEEN :first AND :end {where} {known}
+                WHERE admitted_on BETWEEN :first AND :end {known}
+                  AND (:country OR ward = ANY(:units) OR province = ANY(:units))
             ), firsts AS (
-                SELECT DISTINCT ON (e.subject) {place} AS unit, e.admitted_on
+                SELECT DISTINCT ON (e.subject) e.ward, e.province, e.admitted_on
                 FROM episodes e JOIN candidates c USING (subject)
                 WHERE e.admitted_on IS NOT NULL {known}
                 ORDER BY e.subject, e.admitted_on, e.episode_id
             )
-            SELECT unit, count(*) FROM firsts WHERE admitted_on >= :first AND unit = ANY(:units) GROUP BY unit
-            """  # noqa: S608 - only fixed column names are interpolated
+            SELECT ward, province, count(*) FROM firsts WHERE admitted_on >= :first GROUP BY ward, province
+            """  # noqa: S608 - only a fixed condition is interpolated
         ),
-        {"units": list(unit_list), "first": period.first, "end": period.end, "as_of": as_of},
+        {
+            "units": list(unit_list),
+            "country": units.COUNTRY in unit_list,
+            "first": period.first,
+            "end": period.end,
+            "as_of": as_of,
+        },
     )
-    return {unit: int(n) for unit, n in rows.tuples()}
+    found: dict[str, int] = defaultdict(int)
+    for ward, province, n in rows.all():
+        for unit in (ward, province, units.COUNTRY):
+            found[unit] += int(n)
+    return {unit: found.get(unit, 0) for unit in unit_list}
 
 
 async def get_census(session: AsyncSession, unit: str, on: date, as_of: date | None) -> dict[str, int]:
@@ -100,7 +108,7 @@ async def get_census(session: AsyncSession, unit: str, on: date, as_of: date | N
         ),
         {"unit": unit, "on": on, "as_of": as_of},
     )
-    return {modality: int(n) for modality, n in rows.tuples()}
+    return {modality: int(n) for modality, n in rows.all()}
 
 
 _FACILITY_CENSUS = """
@@ -134,7 +142,7 @@ async def get_facility_census(
     )
     parameters = {"facility": facility_id, "on": on, "as_of": as_of, "scope": None if scope is None else list(scope)}
     rows = await session.execute(text(statement), parameters)
-    return {modality: int(n) for modality, n in rows.tuples()}
+    return {modality: int(n) for modality, n in rows.all()}
 
 
 @dataclass(frozen=True)
@@ -147,8 +155,8 @@ class DischargeRow:
 
 async def get_discharges(session: AsyncSession, unit: str, period: Period, as_of: date | None) -> list[DischargeRow]:
     """Episodes that ended in the period, by modality and outcome, with the median length of stay in days."""
-    level = _level(unit)
-    where = "" if level == "country" else f"AND {level} = :unit"
+    column = level(unit)
+    where = "" if column == "country" else f"AND {column} = :unit"
     known = "" if as_of is None else "AND admitted_known <= :as_of AND completed_known <= :as_of"
     rows = await session.execute(
         text(
@@ -162,7 +170,7 @@ async def get_discharges(session: AsyncSession, unit: str, period: Period, as_of
         ),
         {"unit": unit, "first": period.first, "end": period.end, "as_of": as_of},
     )
-    return [DischargeRow(m, o, int(n), None if median is None else float(median)) for m, o, n, median in rows.tuples()]
+    return [DischargeRow(m, o, int(n), None if median is None else float(median)) for m, o, n, median in rows.all()]
 
 
 @dataclass(frozen=True)
@@ -186,7 +194,7 @@ async def get_targets(
         ),
         {"ids": list(ids), "unit": unit, "period": period, "until": until},
     )
-    return {i: Target(int(v), s, at) for i, v, s, at in rows.tuples()}
+    return {i: Target(int(v), s, at) for i, v, s, at in rows.all()}
 
 
 async def put_target(session: AsyncSession, row: dict[str, Any]) -> datetime:
