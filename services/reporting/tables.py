@@ -52,22 +52,15 @@ def csv_response(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], lang
 
 
 def withheld_indicators(values: Mapping[str, Figure], threshold: int) -> set[str]:
-    """Indicators of one unit and period to withhold: small counts, their complements, and the rates that
-    are worked out from a withheld count."""
+    """Indicators of one unit and period to withhold: small counts, their complements, and the rates whose
+    numerator or denominator is withheld (a rate of two published counts gives nothing away)."""
     counts = {i: int(v) for i, v in values.items() if CATALOGUE[i].counts != Counts.PERCENT and isinstance(v, int)}
     hidden = suppress(counts, groups(), threshold)
     for indicator_id in values:
         indicator = CATALOGUE[indicator_id]
-        if indicator.kind == Kind.RATIO and any(_depends_on(p, hidden) for p in indicator.parts):
+        if indicator.kind == Kind.RATIO and hidden & set(indicator.parts):
             hidden.add(indicator_id)
     return hidden
-
-
-def _depends_on(indicator_id: str, hidden: set[str]) -> bool:
-    indicator = CATALOGUE[indicator_id]
-    if indicator_id in hidden:
-        return True
-    return indicator.kind == Kind.SUM and any(_depends_on(p, hidden) for p in indicator.parts)
 
 
 def withheld_parts(total: str, parts: Mapping[str, int], total_value: int, threshold: int) -> set[str]:
