@@ -129,7 +129,8 @@ async def consumption_rate(
 def rss_mib(service: local.ServiceProcess) -> float:
     assert service.process is not None
     process = psutil.Process(service.process.pid)
-    return round(process.memory_info().rss / 2**20, 1)
+    rss: int = process.memory_info().rss
+    return round(rss / 2**20, 1)
 
 
 async def naive(bootstrap: str, prefix: str, database_url: str, n: int) -> Figure:

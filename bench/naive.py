@@ -49,7 +49,7 @@ async def run_naive(bootstrap: str, prefix: str, database_url: str, n: int) -> t
         for _ in range(n):
             record = await consumer.getone()
             started = started or time.perf_counter()
-            event = EVENT_ADAPTER.validate_json(record.value)
+            event = EVENT_ADAPTER.validate_json(record.value or b"")
             async with db.begin() as session:
                 if await session.get(NaiveInbox, event.id) is None:
                     session.add(NaiveInbox(event_id=event.id))
