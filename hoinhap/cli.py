@@ -152,6 +152,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     up_cmd.add_argument("--base-port", type=int, help="ports base..base+3 instead of 8001-8004")
     schemas_cmd = commands.add_parser("schemas", help="write the event JSON Schemas and the AsyncAPI document")
     schemas_cmd.add_argument("--check", action="store_true", help="fail if the committed files are out of date")
+    reporting_cmd = commands.add_parser("reporting", help="operate the reporting service")
+    reporting_cmd.add_argument(
+        "action", choices=["rebuild"], help="rebuild: replay the topics into fresh views and swap them in"
+    )
     facilities_cmd = commands.add_parser("facilities", help="manage the facility registry")
     facilities_load = facilities_cmd.add_subparsers(dest="action", required=True).add_parser(
         "load", help="register or update the facilities of a CSV or JSON file (token: HOINHAP_TOKEN)"
@@ -165,5 +169,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(up(args.kafka_port, args.base_port))
     elif args.command == "schemas":
         sys.exit(write_schemas(args.check))
+    elif args.command == "reporting":
+        from services.reporting.rebuild import main as rebuild
+
+        sys.exit(rebuild())
     elif args.command == "facilities":
         sys.exit(load_facilities(args.file, args.url))

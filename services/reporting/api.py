@@ -1,18 +1,20 @@
-"""Reporting's read API: indicators for a unit and a period, as JSON or CSV."""
+"""Reporting's read API: indicators for a unit and a period against their targets, as JSON or CSV."""
 
 from __future__ import annotations
 
-import csv
-import io
+from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.reporting import queries
-from services.reporting.domain import CATALOGUE, Indicator, Period, PeriodError, parse_period
+from services.reporting.catalogue import CATALOGUE, COUNT_LABELS, Counts, Indicator
+from services.reporting.domain import Period, PeriodError, achievement_pct, parse_period
+from services.reporting.figures import Figure, figures
+from services.reporting.tables import csv_response, withheld_indicators, withheld_parts
 from shared import units
 from shared.auth import CurrentPrincipal, require_unit
 from shared.runtime import session
@@ -21,9 +23,20 @@ router = APIRouter(prefix="/v1", tags=["reporting"])
 Sessions = Annotated[async_sessionmaker[AsyncSession], Depends(session)]
 UnitParam = Annotated[str, Query(description="A ward (5 digits), a province (2 digits) or VN.", max_length=8)]
 PeriodParam = Annotated[
-    str, Query(description="YYYY, YYYY-Hn, YYYY-Qn, YYYY-MM, or START/END such as 2016/2020.", max_length=32)
+    str,
+    Query(
+        description="YYYY, YYYY-Hn, YYYY-Qn, YYYY-MM, or START/END such as 2016/2020 or 2016-01/2020-09.", max_length=32
+    ),
 ]
 FormatParam = Annotated[Literal["json", "csv"], Query(description="Response format.")]
+LangParam = Annotated[Literal["en", "vi"], Query(description="Language of CSV column headers and labels.")]
+AsOfParam = Annotated[
+    date | None,
+    Query(description="Figures as they were known on this date (YYYY-MM-DD), by when agencies recorded events."),
+]
+SuppressParam = Annotated[
+    bool, Query(description="Withhold small counts (and the cells that would give them away) for publication.")
+]
 
 
 class Labels(BaseModel):
@@ -34,85 +47,144 @@ class Labels(BaseModel):
 class IndicatorValue(BaseModel):
     indicator_id: str
     labels: Labels
-    counts: str = Field(description="episodes (lượt người) or persons (người)")
+    counts: str = Field(description="episodes (lượt người), persons (người) or percent")
+    count_labels: Labels = Field(description="The unit of the count as agencies write it.")
     unit: str
+    unit_name: str | None
     period: str
-    value: int
-    target: int | None = Field(description="Plan target for this unit and period, if one was set.")
-    achievement_pct: float | None = Field(description="value / target x 100, rounded to 2 decimals.")
+    as_of: date | None = Field(description="The knowledge date of the figures; null for everything known now.")
+    value: int | float | None = Field(description="null when withheld, or a rate with nothing to divide by.")
+    suppressed: bool = Field(default=False, description="True when the value is withheld as a small count.")
+    target: int | None = Field(description="Plan target for exactly this unit and period, if one was set.")
+    target_source_document: str | None = Field(description="The plan that set the target.")
+    achievement_pct: float | None = Field(description="value / target x 100, cut to 2 decimals as agencies do.")
     previous_period: str
-    previous_value: int = Field(description="Value over the same-length period just before.")
+    previous_value: int | float | None = Field(description="Value over the same-length period just before.")
+    change: int | float | None = Field(description="value - previous_value (tăng/giảm so với kỳ trước).")
 
 
 class IndicatorList(BaseModel):
     unit: str
+    unit_name: str | None
     period: str
+    as_of: date | None
     indicators: list[IndicatorValue]
 
 
-def _unit(unit: str) -> str:
+def checked_unit(unit: str) -> str:
+    """A unit code the views know, or 400 saying what is wrong with it."""
     if units.exists(unit):
         return unit
-    raise HTTPException(status.HTTP_400_BAD_REQUEST, f"unit {unit!r} is not VN, a province code or a ward code")
+    if (successor := units.legacy_province(unit)) is not None:
+        detail = f"unit {unit!r} is a province code from before 1 July 2025; it is now part of {successor}"
+    elif (ward := units.legacy_ward(unit)) is not None:
+        detail = f"unit {unit!r} is a ward code from before 1 July 2025; it is now part of ward {ward}"
+    else:
+        detail = f"unit {unit!r} is not VN, a current province code (2 digits) or a current ward code (5 digits)"
+    raise HTTPException(status.HTTP_400_BAD_REQUEST, detail)
 
 
-def _period(text: str) -> Period:
+def checked_period(text: str) -> Period:
     try:
         return parse_period(text)
     except PeriodError as error:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
 
 
-async def _values(sessions: Sessions, indicators: list[Indicator], unit: str, period: Period) -> list[IndicatorValue]:
+def checked_indicator(indicator_id: str) -> Indicator:
+    indicator = CATALOGUE.get(indicator_id)
+    if indicator is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no indicator {indicator_id!r}; GET /v1/catalogue lists them")
+    return indicator
+
+
+def threshold(request: Request) -> int:
+    value: int = request.app.state.suppression_threshold
+    return value
+
+
+def _subtract(a: Figure, b: Figure) -> Figure:
+    if a is None or b is None:
+        return None
+    return round(a - b, 2) if isinstance(a, float) or isinstance(b, float) else a - b
+
+
+async def indicator_values(
+    sessions: async_sessionmaker[AsyncSession],
+    indicators: list[Indicator],
+    unit: str,
+    period: Period,
+    as_of: date | None,
+    suppress_below: int | None,
+) -> list[IndicatorValue]:
+    """The indicators of one unit and period with targets and the previous period; withheld cells are null."""
     ids = [i.id for i in indicators]
+    shown = list(CATALOGUE.values()) if suppress_below else indicators  # suppression needs the whole table
     async with sessions() as s:
-        current = await queries.get_totals(s, ids, unit, period)
-        previous = await queries.get_totals(s, ids, unit, period.previous())
-    return [
-        IndicatorValue(
-            indicator_id=i.id,
-            labels=Labels(vi=i.label_vi, en=i.label_en),
-            counts=i.counts,
-            unit=unit,
-            period=str(period),
-            value=current[i.id],
-            target=None,
-            achievement_pct=None,
-            previous_period=str(period.previous()),
-            previous_value=previous[i.id],
+        current = (await figures(s, shown, [unit], period, as_of))[unit]
+        previous = (await figures(s, shown, [unit], period.previous(), as_of))[unit]
+        targets = await queries.get_targets(s, ids, unit, str(period), as_of)
+    hidden = withheld_indicators(current, suppress_below) if suppress_below else set()
+    hidden_before = withheld_indicators(previous, suppress_below) if suppress_below else set()
+    values = []
+    for i in indicators:
+        value = None if i.id in hidden else current[i.id]
+        before = None if i.id in hidden_before else previous[i.id]
+        target = targets.get(i.id)
+        values.append(
+            IndicatorValue(
+                indicator_id=i.id,
+                labels=Labels(vi=i.label_vi, en=i.label_en),
+                counts=i.counts,
+                count_labels=Labels(vi=COUNT_LABELS[i.counts][0], en=COUNT_LABELS[i.counts][1]),
+                unit=unit,
+                unit_name=units.name(unit),
+                period=str(period),
+                as_of=as_of,
+                value=value,
+                suppressed=i.id in hidden,
+                target=None if target is None else target.value,
+                target_source_document=None if target is None else target.source_document,
+                achievement_pct=achievement_pct(int(value), target.value)
+                if target is not None and isinstance(value, int)
+                else None,
+                previous_period=str(period.previous()),
+                previous_value=before,
+                change=_subtract(value, before),
+            )
         )
-        for i in indicators
-    ]
+    return values
 
 
-def _csv(values: list[IndicatorValue]) -> Response:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    columns = [
-        "indicator_id",
-        "label",
-        "unit",
-        "period",
-        "value",
-        "target",
-        "achievement_pct",
-        "previous_value",
+INDICATOR_COLUMNS = (
+    "indicator_id",
+    "label",
+    "unit",
+    "period",
+    "value",
+    "target",
+    "achievement_pct",
+    "previous_period",
+    "previous_value",
+    "change",
+    "counts",
+    "unit_name",
+    "as_of",
+    "source_document",
+)
+
+
+def _csv(values: list[IndicatorValue], lang: str) -> Response:
+    rows = [
+        v.model_dump()
+        | {
+            "label": v.labels.vi if lang == "vi" else v.labels.en,
+            "counts": v.count_labels.vi if lang == "vi" else v.counts,
+            "source_document": v.target_source_document,
+        }
+        for v in values
     ]
-    writer.writerow(columns)
-    for v in values:
-        writer.writerow(
-            [
-                v.indicator_id,
-                v.labels.en,
-                v.unit,
-                v.period,
-                v.value,
-                v.target,
-                v.achievement_pct,
-                v.previous_value,
-            ]
-        )
-    return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
+    return csv_response(INDICATOR_COLUMNS, rows, lang)
 
 
 @router.get(
@@ -124,14 +196,21 @@ def _csv(values: list[IndicatorValue]) -> Response:
 async def list_indicators(
     principal: CurrentPrincipal,
     sessions: Sessions,
+    request: Request,
     unit: UnitParam,
     period: PeriodParam,
     format: FormatParam = "json",
+    lang: LangParam = "en",
+    as_of: AsOfParam = None,
+    suppress: SuppressParam = False,
 ) -> IndicatorList | Response:
-    require_unit(principal, _unit(unit))
-    parsed = _period(period)
-    values = await _values(sessions, list(CATALOGUE.values()), unit, parsed)
-    return _csv(values) if format == "csv" else IndicatorList(unit=unit, period=str(parsed), indicators=values)
+    require_unit(principal, checked_unit(unit))
+    parsed = checked_period(period)
+    cut = threshold(request) if suppress else None
+    values = await indicator_values(sessions, list(CATALOGUE.values()), unit, parsed, as_of, cut)
+    if format == "csv":
+        return _csv(values, lang)
+    return IndicatorList(unit=unit, unit_name=units.name(unit), period=str(parsed), as_of=as_of, indicators=values)
 
 
 @router.get(
@@ -144,13 +223,90 @@ async def get_indicator(
     indicator_id: str,
     principal: CurrentPrincipal,
     sessions: Sessions,
+    request: Request,
     unit: UnitParam,
     period: PeriodParam,
     format: FormatParam = "json",
+    lang: LangParam = "en",
+    as_of: AsOfParam = None,
+    suppress: SuppressParam = False,
 ) -> IndicatorValue | Response:
-    indicator = CATALOGUE.get(indicator_id)
-    if indicator is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no indicator {indicator_id!r}; GET /v1/indicators lists them")
-    require_unit(principal, _unit(unit))
-    [value] = await _values(sessions, [indicator], unit, _period(period))
-    return _csv([value]) if format == "csv" else value
+    indicator = checked_indicator(indicator_id)
+    require_unit(principal, checked_unit(unit))
+    parsed = checked_period(period)
+    cut = threshold(request) if suppress else None
+    [value] = await indicator_values(sessions, [indicator], unit, parsed, as_of, cut)
+    return _csv([value], lang) if format == "csv" else value
+
+
+class UnitValue(BaseModel):
+    unit: str
+    unit_name: str | None
+    value: int | float | None
+    suppressed: bool = False
+
+
+class Breakdown(BaseModel):
+    indicator_id: str
+    labels: Labels
+    counts: str
+    period: str
+    as_of: date | None
+    total: UnitValue = Field(description="The unit asked for.")
+    parts: list[UnitValue] = Field(description="Its provinces (under VN) or wards (under a province).")
+
+
+@router.get(
+    "/indicators/{indicator_id}/units",
+    response_model=Breakdown,
+    responses={400: {}, 403: {}, 404: {}},
+    summary="One indicator for a unit and each of its provinces or wards",
+)
+async def get_breakdown(
+    indicator_id: str,
+    principal: CurrentPrincipal,
+    sessions: Sessions,
+    request: Request,
+    unit: UnitParam,
+    period: PeriodParam,
+    format: FormatParam = "json",
+    lang: LangParam = "en",
+    as_of: AsOfParam = None,
+    suppress: SuppressParam = False,
+) -> Breakdown | Response:
+    indicator = checked_indicator(indicator_id)
+    require_unit(principal, checked_unit(unit))
+    if units.is_ward(unit):
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"unit {unit!r} is a ward: it has no smaller units")
+    parsed = checked_period(period)
+    children = sorted(units.provinces()) if unit == units.COUNTRY else units.wards_of(unit)
+    async with sessions() as s:
+        total = (await figures(s, [indicator], [unit], parsed, as_of))[unit][indicator.id]
+        parts = {u: v[indicator.id] for u, v in (await figures(s, [indicator], children, parsed, as_of)).items()}
+    hidden: set[str] = set()
+    if suppress and indicator.counts != Counts.PERCENT:
+        counts = {u: int(v or 0) for u, v in parts.items()}
+        hidden = withheld_parts(unit, counts, int(total or 0), threshold(request))
+    elif suppress:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"{indicator_id} is a rate; suppression applies to counts")
+
+    def cell(code: str, value: Figure) -> UnitValue:
+        return UnitValue(
+            unit=code, unit_name=units.name(code), value=None if code in hidden else value, suppressed=code in hidden
+        )
+
+    table = Breakdown(
+        indicator_id=indicator.id,
+        labels=Labels(vi=indicator.label_vi, en=indicator.label_en),
+        counts=indicator.counts,
+        period=str(parsed),
+        as_of=as_of,
+        total=cell(unit, total),
+        parts=[cell(u, parts[u]) for u in children],
+    )
+    if format == "csv":
+        rows = [
+            c.model_dump() | {"indicator_id": indicator.id, "period": str(parsed)} for c in [table.total, *table.parts]
+        ]
+        return csv_response(("indicator_id", "unit", "unit_name", "period", "value", "suppressed"), rows, lang)
+    return table

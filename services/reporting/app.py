@@ -8,10 +8,12 @@ from fastapi import FastAPI
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.reporting import api, handlers
+from services.reporting import api, api_census, api_targets, handlers
 from services.reporting.models import access_tokens, audit_log, outbox
 from shared.runtime import build_runtime, create_service_app
 from shared.settings import ServiceSettings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 class Settings(ServiceSettings):
@@ -19,18 +21,24 @@ class Settings(ServiceSettings):
 
     port: int = Field(default=8004, ge=1, le=65535, description="Port the HTTP server listens on.")
     db_schema: str = Field(default="reporting", description="PostgreSQL schema holding reporting's tables.")
+    suppression_threshold: int = Field(
+        default=5, ge=2, description="With suppress=true, counts from 1 to this minus one are withheld."
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()  # fields come from the environment
     runtime = build_runtime(settings, outbox)
     runtime.broker.include_router(handlers.build_router(runtime), prefix=settings.topic_prefix)
-    return create_service_app(
+    app = create_service_app(
         runtime,
         title="Hòa Nhập reporting",
-        description="Materialised indicator views built from all five event types, read over HTTP as JSON or CSV.",
-        migrations=Path(__file__).parent / "migrations",
-        routers=[api.router],
+        description="Materialised indicator views built from the five event types (and aftercare's intake), "
+        "read over HTTP as JSON or CSV: indicators against plan targets, census by modality, discharges.",
+        migrations=MIGRATIONS,
+        routers=[api.router, api_census.router, api_targets.router],
         access_tokens=access_tokens,
         audit_log=audit_log,
     )
+    app.state.suppression_threshold = settings.suppression_threshold
+    return app

@@ -1,12 +1,15 @@
-"""Reporting's rules: reporting periods and the indicator catalogue."""
+"""Reporting's rules: reporting periods, achievement against a target, and small-cell suppression."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import ROUND_DOWN, Decimal
 
-from shared.events import Modality
+#: Vietnam's clock (UTC+7, no daylight saving): an event's `time` becomes the date agencies knew it on.
+VIETNAM = timezone(timedelta(hours=7))
 
 
 class PeriodError(ValueError):
@@ -24,9 +27,14 @@ class Period:
     def months(self) -> int:
         return (self.last.year - self.first.year) * 12 + self.last.month - self.first.month + 1
 
+    @property
+    def end(self) -> date:
+        """The last day of the period."""
+        return add_months(self.last, 1) - timedelta(days=1)
+
     def previous(self) -> Period:
         """The period of the same length just before this one."""
-        return Period(_add_months(self.first, -self.months), _add_months(self.first, -1))
+        return Period(add_months(self.first, -self.months), add_months(self.first, -1))
 
     def __str__(self) -> str:
         """The shortest of the accepted forms: 2024, 2024-H1, 2024-Q3, 2024-06, 2016/2020, 2016-01/2020-09."""
@@ -45,7 +53,7 @@ class Period:
 _SINGLE = re.compile(r"^(?P<year>\d{4})(?:-(?:(?P<month>\d{2})|H(?P<half>[12])|Q(?P<quarter>[1-4])))?$")
 
 
-def _add_months(month: date, n: int) -> date:
+def add_months(month: date, n: int) -> date:
     index = month.year * 12 + month.month - 1 + n
     return date(index // 12, index % 12 + 1, 1)
 
@@ -65,10 +73,10 @@ def _parse_single(text: str) -> Period:
         return Period(first, first)
     if match["half"]:
         first = date(year, 6 * (int(match["half"]) - 1) + 1, 1)
-        return Period(first, _add_months(first, 5))
+        return Period(first, add_months(first, 5))
     if match["quarter"]:
         first = date(year, 3 * (int(match["quarter"]) - 1) + 1, 1)
-        return Period(first, _add_months(first, 2))
+        return Period(first, add_months(first, 2))
     return Period(date(year, 1, 1), date(year, 12, 1))
 
 
@@ -83,46 +91,82 @@ def parse_period(text: str) -> Period:
     return Period(first, last)
 
 
+def known_on(time: datetime) -> date:
+    """The date in Vietnam on which an event was recorded: what `as_of` compares with."""
+    return time.astimezone(VIETNAM).date()
+
+
+def today() -> date:
+    return known_on(datetime.now(UTC))
+
+
+def achievement_pct(value: int, target: int | None) -> float | None:
+    """value / target x 100 to two decimals, cut rather than rounded as the provinces write it: Đồng Nai's
+    1.163/750 is "155,06%" and 825/700 "117,85%" (rounding would give 155,07 and 117,86)."""
+    if not target:
+        return None
+    return float((Decimal(value) * 100 / Decimal(target)).quantize(Decimal("0.01"), rounding=ROUND_DOWN))
+
+
+def percentage(numerator: int, denominator: int) -> float | None:
+    """A rate in percent to two decimals (half up), or None when there is nothing to divide by."""
+    if denominator == 0:
+        return None
+    return float((Decimal(numerator) * 100 / Decimal(denominator)).quantize(Decimal("0.01")))
+
+
+def median(values: Sequence[float]) -> float | None:
+    """The middle value, or the mean of the two middle values; None for no values."""
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    middle = len(ordered) // 2
+    return float(ordered[middle]) if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+# --- Small-cell suppression ----------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
-class Indicator:
-    """One entry of the catalogue: what it counts, how agencies name it, whether plans set targets for it."""
+class Group:
+    """Cells whose published total lets a reader recover any one of them from the others."""
 
-    id: str
-    label_vi: str
-    label_en: str
-    counts: str  # "episodes" (lượt người) or "persons" (người)
-    fed_by: str
-    targets: bool = True
+    total: str
+    parts: tuple[str, ...]
 
 
-_MODALITY_LABELS = {
-    Modality.COMPULSORY: ("Cai nghiện bắt buộc", "Compulsory residential treatment"),
-    Modality.VOLUNTARY_FACILITY: ("Cai nghiện tự nguyện tại cơ sở", "Voluntary treatment in a facility"),
-    Modality.VOLUNTARY_COMMUNITY: (
-        "Cai nghiện tự nguyện tại gia đình, cộng đồng",
-        "Voluntary treatment at home or in the community",
-    ),
-    Modality.METHADONE: ("Điều trị thay thế (Methadone)", "Opioid substitution therapy (methadone)"),
-    Modality.TEMPORARY_STAY: ("Lưu trú tạm thời", "Temporary stay pending a court decision"),
-    Modality.STATUS_DETERMINATION: (
-        "Theo dõi xác định tình trạng nghiện",
-        "Observation to determine addiction",
-    ),
-}
+def suppress(cells: Mapping[str, int], groups: Sequence[Group], threshold: int) -> set[str]:
+    """The cells to withhold: every count from 1 to threshold-1 (primary), then, in each group, further cells
+    (complementary, smallest first) until no withheld cell can be worked out from the total and the rest:
+    at least two cells withheld in a group that has any, together at least `threshold`, or the total withheld.
+    Repeats until no group changes, since a cell withheld in one group may expose another."""
+    hidden = {name for name, value in cells.items() if 0 < value < threshold}
+    changed = True
+    while changed:
+        changed = False
+        for group in groups:
+            added = _complement(cells, group, hidden, threshold)
+            if added:
+                hidden |= added
+                changed = True
+    return hidden
 
-CATALOGUE: dict[str, Indicator] = {
-    i.id: i
-    for i in (
-        *(
-            Indicator(f"admissions.{m}", vi, en, "episodes", f"admitted with modality {m}")
-            for m, (vi, en) in _MODALITY_LABELS.items()
-        ),
-        Indicator(
-            "admissions.total",
-            "Tổng số lượt tiếp nhận cai nghiện",
-            "Admissions, all modalities",
-            "episodes",
-            "admitted",
-        ),
-    )
-}
+
+def _complement(cells: Mapping[str, int], group: Group, hidden: set[str], threshold: int) -> set[str]:
+    parts = [p for p in group.parts if p in cells]
+    withheld = [p for p in parts if p in hidden]
+    if not withheld or group.total in hidden or group.total not in cells:
+        return set()
+    if len(withheld) >= 2 and sum(cells[p] for p in withheld) >= threshold:
+        return set()
+    shown = sorted((p for p in parts if p not in hidden), key=lambda p: (cells[p] == 0, cells[p], p))
+    added: set[str] = set()
+    count, total = len(withheld), sum(cells[p] for p in withheld)
+    for candidate in shown:
+        if count >= 2 and total >= threshold:
+            break
+        added.add(candidate)
+        count, total = count + 1, total + cells[candidate]
+    if count < 2 or total < threshold:  # even every part withheld would give the total away: withhold it too
+        added.add(group.total)
+    return added

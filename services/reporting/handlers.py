@@ -1,18 +1,19 @@
-"""Reporting's subscribers: every event type feeds the views."""
+"""Reporting's subscribers: the five event types and aftercare's intake feed the views."""
 
 from __future__ import annotations
 
 from faststream.kafka import KafkaRouter
 
-from services.reporting.projections import apply_events, unknown_unit
+from services.reporting.db import consumer_sessions
+from services.reporting.projections import CONSUMED_TYPES, apply_events, unknown_unit
 from shared.consumer import Consumer, Record, batch_subscriber
-from shared.events import TOPICS
+from shared.events import EVENT_TOPICS
 from shared.runtime import Runtime
 
 
 def build_router(runtime: Runtime) -> KafkaRouter:
     consumer = Consumer(
-        runtime.sessions,
+        consumer_sessions(runtime.engine, runtime.settings.db_schema),
         apply_events,
         runtime.dead_letters,
         runtime.metrics,
@@ -21,7 +22,7 @@ def build_router(runtime: Runtime) -> KafkaRouter:
     )
     router = KafkaRouter()
 
-    @batch_subscriber(router, runtime.settings, *TOPICS.values())
+    @batch_subscriber(router, runtime.settings, *(EVENT_TOPICS[t] for t in CONSUMED_TYPES))
     async def on_events(records: list[Record]) -> None:
         await consumer.handle(records)
 

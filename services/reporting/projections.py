@@ -1,56 +1,376 @@
-"""Applying events to the views: order-independent increments, summed in memory, upserted in one statement."""
+"""Applying events to the views: facts upserted per episode, contributions summed in memory, a few bulk statements.
+
+Order-independence: an episode's admission and its end are facts in `episodes`, written by whichever event comes
+first; a contribution that needs both (discharges by modality and managing unit, the census's -1) is added by the
+statement that writes the second, which sees the first under the row lock of the upsert. Additive views take
+sums, so order does not matter to them; `person_months` keeps the earliest date a presence was known on.
+Duplicates never reach here (the inbox); a second, different admission or end of an episode already recorded is
+ignored, first applied wins, and is counted in `ignored`.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.reporting.domain import known_on
 from shared import units
-from shared.events import AdmittedEvent, Event
+from shared.events import (
+    AdmittedEvent,
+    AftercareOpenedEvent,
+    CompletedEvent,
+    EmployedEvent,
+    Event,
+    Outcome,
+    RelapsedEvent,
+    TransferredEvent,
+)
 
-Key = tuple[str, str, date]  # indicator_id, unit, first day of the month
+#: The event types reporting consumes: the five of the contract and aftercare's intake.
+CONSUMED_TYPES = (
+    "vn.rehab.admitted.v1",
+    "vn.rehab.transferred.v1",
+    "vn.rehab.completed.v1",
+    "vn.rehab.relapsed.v1",
+    "vn.rehab.employed.v1",
+    "vn.rehab.aftercare_opened.v1",
+)
+
+#: The views each event type brings up to date (for `hoinhap_view_newest_event_timestamp_seconds`).
+VIEWS: dict[str, tuple[str, ...]] = {
+    "vn.rehab.admitted.v1": ("indicator_totals", "census_changes", "episodes", "person_months"),
+    "vn.rehab.transferred.v1": ("transfers",),
+    "vn.rehab.completed.v1": ("indicator_totals", "census_changes", "episodes"),
+    "vn.rehab.relapsed.v1": ("indicator_totals",),
+    "vn.rehab.employed.v1": ("indicator_totals",),
+    "vn.rehab.aftercare_opened.v1": ("indicator_totals",),
+}
 
 
-def apply_admitted(event: AdmittedEvent, totals: Counter[Key]) -> None:
-    month = event.data.admitted_on.replace(day=1)
-    for unit in units.rollup(event.data.unit):
-        totals[(f"admissions.{event.data.modality}", unit, month)] += 1
-        totals[("admissions.total", unit, month)] += 1
+def newest_by_view(events: Iterable[Event]) -> dict[str, float]:
+    """The one place that knows, for a batch just applied, the newest event `time` (epoch seconds) per view."""
+    newest: dict[str, float] = {}
+    for event in events:
+        stamp = event.time.timestamp()
+        for view in VIEWS.get(event.type, ()):
+            newest[view] = max(newest.get(view, stamp), stamp)
+    return newest
+
+
+def _wards(event: Event) -> list[tuple[str, str]]:
+    match event:
+        case AdmittedEvent() | RelapsedEvent() | EmployedEvent() | AftercareOpenedEvent():
+            return [("data.unit", event.data.unit)]
+        case CompletedEvent():
+            return [("data.return_unit", event.data.return_unit)]
+    return []
 
 
 def unknown_unit(event: Event) -> tuple[str, str] | None:
-    """`Consumer` check: an event whose ward is not a current ward cannot be placed in the roll-up."""
-    if isinstance(event, AdmittedEvent) and not units.is_ward(event.data.unit):
-        return "unknown_unit", f"data.unit: {event.data.unit} is not a current commune/ward code"
+    """`Consumer` check: a ward that is neither current nor an old code we can map cannot be placed in the roll-up."""
+    for field_name, code in _wards(event):
+        if units.current_ward(code) is None:
+            return "unknown_unit", f"{field_name}: {code} is neither a current nor a pre-July-2025 ward code"
     return None
 
 
-_UPSERT = text(
+def _ward(code: str) -> str:
+    ward = units.current_ward(code)
+    if ward is None:  # `unknown_unit` dead-letters these before they get here
+        raise ValueError(f"unit {code} is not a ward")
+    return ward
+
+
+CounterKey = tuple[str, str, date, date]  # indicator_id, ward, month, known_on
+CensusKey = tuple[str, str, date, date]  # ward, modality, day, known_on
+
+
+@dataclass
+class Contributions:
+    """What one batch adds to the views, at ward level; `flush` rolls it up and writes it."""
+
+    counters: Counter[CounterKey] = field(default_factory=Counter)
+    census: Counter[CensusKey] = field(default_factory=Counter)
+    persons: dict[tuple[str, date, str], date] = field(default_factory=dict)  # (ward, month, subject) -> known
+    ignored: int = 0
+
+    def count(self, indicator: str, ward: str, on: date, known: date) -> None:
+        self.counters[(indicator, ward, on.replace(day=1), known)] += 1
+
+    def admission(self, row: dict[str, Any]) -> None:
+        ward, known = row["ward"], row["admitted_known"]
+        self.count(f"admissions.{row['modality']}", ward, row["admitted_on"], known)
+        self.count(f"admissions.primary_{row['substance']}", ward, row["admitted_on"], known)
+        self.census[(ward, row["modality"], row["admitted_on"], known)] += 1
+        key = (ward, row["admitted_on"].replace(day=1), row["subject"])
+        self.persons[key] = min(known, self.persons.get(key, known))
+
+    def discharge(self, row: dict[str, Any]) -> None:
+        """An episode whose admission and end are both known now."""
+        ward, modality, on = row["ward"], row["modality"], row["completed_on"]
+        known = max(row["admitted_known"], row["completed_known"])
+        self.count(f"discharges.{modality}", ward, on, known)
+        self.count(f"discharges.outcome_{row['outcome']}", ward, on, known)
+        if row["outcome"] == Outcome.COMPLETED:
+            self.count(f"completions.{modality}", ward, on, known)
+            if row["vocational"]:
+                self.count("vocational_trained", ward, on, known)
+        self.census[(ward, modality, on, known)] -= 1
+
+
+async def apply_events(session: AsyncSession, events: list[Event]) -> None:
+    """Apply new (already deduplicated) events to every view, in one transaction that the caller commits."""
+    contributions = Contributions()
+    admitted: dict[str, AdmittedEvent] = {}
+    completed: dict[str, CompletedEvent] = {}
+    moved: list[TransferredEvent] = []
+    for event in events:
+        match event:
+            case AdmittedEvent():
+                contributions.ignored += event.data.episode_id in admitted
+                admitted.setdefault(event.data.episode_id, event)
+            case CompletedEvent():
+                contributions.ignored += event.data.episode_id in completed
+                completed.setdefault(event.data.episode_id, event)
+            case TransferredEvent():
+                moved.append(event)
+            case RelapsedEvent():
+                contributions.count("relapses", _ward(event.data.unit), event.data.detected_on, known_on(event.time))
+            case EmployedEvent():
+                indicator = f"employment_supported.{event.data.support}"
+                contributions.count(indicator, _ward(event.data.unit), event.data.employed_on, known_on(event.time))
+            case AftercareOpenedEvent():
+                ward = _ward(event.data.unit)
+                contributions.count("aftercare_intake", ward, event.data.opened_on, known_on(event.time))
+    await _admit(session, list(admitted.values()), contributions)
+    await _end(session, list(completed.values()), contributions)
+    await _transfer(session, moved)
+    await flush(session, contributions)
+
+
+_ADMIT = text(
     """
-    INSERT INTO indicator_totals (indicator_id, unit, month, value)
-    SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:units AS text[]), CAST(:months AS date[]),
-                         CAST(:values AS bigint[]))
-    ON CONFLICT (indicator_id, unit, month) DO UPDATE SET value = indicator_totals.value + EXCLUDED.value
+    INSERT INTO episodes AS e (episode_id, subject, ward, province, modality, facility_id, admitted_on, admitted_known)
+    SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:subjects AS text[]), CAST(:wards AS text[]),
+                         CAST(:provinces AS text[]), CAST(:modalities AS text[]), CAST(:facilities AS text[]),
+                         CAST(:admitted_on AS date[]), CAST(:known AS date[]))
+    ON CONFLICT (episode_id) DO UPDATE SET
+        subject = EXCLUDED.subject, ward = EXCLUDED.ward, province = EXCLUDED.province,
+        modality = EXCLUDED.modality, facility_id = EXCLUDED.facility_id,
+        admitted_on = EXCLUDED.admitted_on, admitted_known = EXCLUDED.admitted_known
+    WHERE e.admitted_on IS NULL
+    RETURNING e.episode_id, e.completed_on, e.outcome, e.vocational, e.completed_known
     """
 )
 
 
-async def apply_events(session: AsyncSession, events: list[Event]) -> None:
-    totals: Counter[Key] = Counter()
-    for event in events:
-        if isinstance(event, AdmittedEvent):
-            apply_admitted(event, totals)
-    if totals:
-        keys = sorted(totals)  # one lock order for every replica: no deadlocks between them
-        await session.execute(
-            _UPSERT,
-            {
-                "ids": [k[0] for k in keys],
-                "units": [k[1] for k in keys],
-                "months": [k[2] for k in keys],
-                "values": [totals[k] for k in keys],
+async def _admit(session: AsyncSession, events: Sequence[AdmittedEvent], into: Contributions) -> None:
+    if not events:
+        return
+    rows = {
+        e.data.episode_id: {
+            "subject": e.subject,
+            "ward": (ward := _ward(e.data.unit)),
+            "province": units.province_of(ward),
+            "modality": str(e.data.modality),
+            "facility_id": e.data.facility_id,
+            "admitted_on": e.data.admitted_on,
+            "admitted_known": known_on(e.time),
+            "substance": str(e.data.substances[0]),
+        }
+        for e in sorted(events, key=lambda e: e.data.episode_id)  # one lock order for every replica
+    }
+    result = await session.execute(
+        _ADMIT,
+        {
+            "ids": list(rows),
+            **{
+                plural: [r[column] for r in rows.values()]
+                for plural, column in (
+                    ("subjects", "subject"),
+                    ("wards", "ward"),
+                    ("provinces", "province"),
+                    ("modalities", "modality"),
+                    ("facilities", "facility_id"),
+                    ("admitted_on", "admitted_on"),
+                    ("known", "admitted_known"),
+                )
             },
-        )
+        },
+    )
+    applied = result.mappings().all()
+    into.ignored += len(rows) - len(applied)
+    for done in applied:
+        row = rows[done["episode_id"]]
+        into.admission(row)
+        if done["completed_on"] is not None:
+            into.discharge({**row, **done})
+
+
+_END = text(
+    """
+    INSERT INTO episodes AS e (episode_id, completed_on, outcome, vocational, completed_known)
+    SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:completed_on AS date[]), CAST(:outcomes AS text[]),
+                         CAST(:vocational AS boolean[]), CAST(:known AS date[]))
+    ON CONFLICT (episode_id) DO UPDATE SET
+        completed_on = EXCLUDED.completed_on, outcome = EXCLUDED.outcome, vocational = EXCLUDED.vocational,
+        completed_known = EXCLUDED.completed_known
+    WHERE e.completed_on IS NULL
+    RETURNING e.episode_id, e.ward, e.modality, e.admitted_on, e.admitted_known
+    """
+)
+
+
+async def _end(session: AsyncSession, events: Sequence[CompletedEvent], into: Contributions) -> None:
+    if not events:
+        return
+    rows = {
+        e.data.episode_id: {
+            "completed_on": e.data.completed_on,
+            "outcome": str(e.data.outcome),
+            "vocational": e.data.vocational_training is not None,
+            "completed_known": known_on(e.time),
+        }
+        for e in sorted(events, key=lambda e: e.data.episode_id)
+    }
+    result = await session.execute(
+        _END,
+        {
+            "ids": list(rows),
+            "completed_on": [r["completed_on"] for r in rows.values()],
+            "outcomes": [r["outcome"] for r in rows.values()],
+            "vocational": [r["vocational"] for r in rows.values()],
+            "known": [r["completed_known"] for r in rows.values()],
+        },
+    )
+    applied = result.mappings().all()
+    into.ignored += len(rows) - len(applied)
+    for done in applied:
+        if done["admitted_on"] is not None:  # else parked: the admission adds it when it comes
+            into.discharge({**rows[done["episode_id"]], **done})
+
+
+_TRANSFER = text(
+    """
+    INSERT INTO transfers (event_id, episode_id, transferred_on, from_facility_id, to_facility_id, known_on)
+    SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:episodes AS text[]), CAST(:days AS date[]),
+                         CAST(:froms AS text[]), CAST(:tos AS text[]), CAST(:known AS date[]))
+    ON CONFLICT (event_id) DO NOTHING
+    """
+)
+
+
+async def _transfer(session: AsyncSession, events: Sequence[TransferredEvent]) -> None:
+    if not events:
+        return
+    ordered = sorted(events, key=lambda e: e.id)
+    await session.execute(
+        _TRANSFER,
+        {
+            "ids": [e.id for e in ordered],
+            "episodes": [e.data.episode_id for e in ordered],
+            "days": [e.data.transferred_on for e in ordered],
+            "froms": [e.data.from_facility_id for e in ordered],
+            "tos": [e.data.to_facility_id for e in ordered],
+            "known": [known_on(e.time) for e in ordered],
+        },
+    )
+
+
+def _rolled_up(ward_keyed: Counter[tuple[Any, ...]], ward_at: int) -> Counter[tuple[Any, ...]]:
+    rolled: Counter[tuple[Any, ...]] = Counter()
+    for key, value in ward_keyed.items():
+        if value:
+            for unit in units.rollup(key[ward_at]):
+                rolled[(*key[:ward_at], unit, *key[ward_at + 1 :])] += value
+    return rolled
+
+
+def _columns(keys: Sequence[tuple[Any, ...]], values: Sequence[int], names: Sequence[str]) -> dict[str, list[Any]]:
+    columns: dict[str, list[Any]] = {name: [k[i] for k in keys] for i, name in enumerate(names)}
+    columns["values"] = list(values)
+    return columns
+
+
+_COUNTER_TOTALS = text(
+    """
+    INSERT INTO indicator_totals AS t (indicator_id, unit, month, value)
+    SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:units AS text[]), CAST(:months AS date[]),
+                         CAST(:values AS bigint[]))
+    ON CONFLICT (indicator_id, unit, month) DO UPDATE SET value = t.value + EXCLUDED.value
+    """
+)
+_COUNTER_REVISIONS = text(
+    """
+    INSERT INTO indicator_revisions AS t (indicator_id, unit, month, known_on, value)
+    SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:units AS text[]), CAST(:months AS date[]),
+                         CAST(:known AS date[]), CAST(:values AS bigint[]))
+    ON CONFLICT (indicator_id, unit, month, known_on) DO UPDATE SET value = t.value + EXCLUDED.value
+    """
+)
+_CENSUS_TOTALS = text(
+    """
+    INSERT INTO census_changes AS t (unit, modality, day, value)
+    SELECT * FROM unnest(CAST(:units AS text[]), CAST(:modalities AS text[]), CAST(:days AS date[]),
+                         CAST(:values AS bigint[]))
+    ON CONFLICT (unit, modality, day) DO UPDATE SET value = t.value + EXCLUDED.value
+    """
+)
+_CENSUS_REVISIONS = text(
+    """
+    INSERT INTO census_revisions AS t (unit, modality, day, known_on, value)
+    SELECT * FROM unnest(CAST(:units AS text[]), CAST(:modalities AS text[]), CAST(:days AS date[]),
+                         CAST(:known AS date[]), CAST(:values AS bigint[]))
+    ON CONFLICT (unit, modality, day, known_on) DO UPDATE SET value = t.value + EXCLUDED.value
+    """
+)
+_PERSONS = text(
+    """
+    INSERT INTO person_months AS p (unit, month, subject, known_on)
+    SELECT * FROM unnest(CAST(:units AS text[]), CAST(:months AS date[]), CAST(:subjects AS text[]),
+                         CAST(:known AS date[]))
+    ON CONFLICT (unit, month, subject) DO UPDATE SET known_on = LEAST(p.known_on, EXCLUDED.known_on)
+    WHERE EXCLUDED.known_on < p.known_on
+    """
+)
+
+
+async def _upsert(
+    session: AsyncSession, statement: Any, summed: Counter[tuple[Any, ...]], names: Sequence[str]
+) -> None:
+    keys = sorted(k for k, v in summed.items() if v)  # sorted: one lock order for every replica, no deadlocks
+    if keys:
+        await session.execute(statement, _columns(keys, [summed[k] for k in keys], names))
+
+
+def _without_known(revisions: Counter[tuple[Any, ...]]) -> Counter[tuple[Any, ...]]:
+    totals: Counter[tuple[Any, ...]] = Counter()
+    for key, value in revisions.items():
+        totals[key[:-1]] += value
+    return totals
+
+
+async def flush(session: AsyncSession, c: Contributions) -> None:
+    """Roll a batch's contributions up to province and VN and add them to the views: five statements at most."""
+    counters = _rolled_up(c.counters, 1)
+    await _upsert(session, _COUNTER_TOTALS, _without_known(counters), ("ids", "units", "months"))
+    await _upsert(session, _COUNTER_REVISIONS, counters, ("ids", "units", "months", "known"))
+    census = _rolled_up(c.census, 0)
+    await _upsert(session, _CENSUS_TOTALS, _without_known(census), ("units", "modalities", "days"))
+    await _upsert(session, _CENSUS_REVISIONS, census, ("units", "modalities", "days", "known"))
+    persons: dict[tuple[str, date, str], date] = {}
+    for (ward, month, subject), known in c.persons.items():
+        for unit in units.rollup(ward):
+            key = (unit, month, subject)
+            persons[key] = min(known, persons.get(key, known))
+    if persons:
+        keys = sorted(persons)
+        columns = _columns(keys, [0] * len(keys), ("units", "months", "subjects"))
+        columns.pop("values")
+        await session.execute(_PERSONS, {**columns, "known": [persons[k] for k in keys]})

@@ -1,28 +1,211 @@
-"""Reading the views."""
+"""Reading the views: every figure of a unit and period comes from the materialised tables, never raw events.
+
+`as_of` (a date, or None for everything known now) switches a read from the current totals to the revisions
+kept by the date they were recorded on.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections import defaultdict
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.domain import Period
-from services.reporting.models import indicator_totals as t
+from services.reporting.domain import VIETNAM, Period
+from shared import units
+
+Values = dict[str, dict[str, int]]  # unit -> indicator id -> value
 
 
-async def get_totals(
-    session: AsyncSession, indicator_ids: Collection[str], unit: str, period: Period
-) -> dict[str, int]:
-    """Each indicator's total for a unit over a period; indicators without events are 0."""
+def level(unit: str) -> str:
+    """The `episodes` column that places an episode in units of this kind (or none for VN)."""
+    if unit == units.COUNTRY:
+        return "country"
+    return "ward" if units.is_ward(unit) else "province"
+
+
+async def get_counters(
+    session: AsyncSession, ids: Collection[str], unit_list: Sequence[str], period: Period, as_of: date | None
+) -> Values:
+    """Each counter's total per unit over a period; what has no events is missing (read as 0)."""
+    table, known = ("indicator_totals", "") if as_of is None else ("indicator_revisions", "AND known_on <= :as_of")
     rows = await session.execute(
-        select(t.c.indicator_id, func.sum(t.c.value))
-        .where(
-            t.c.indicator_id.in_(indicator_ids),
-            t.c.unit == unit,
-            t.c.month.between(period.first, period.last),
-        )
-        .group_by(t.c.indicator_id)
+        text(
+            f"SELECT unit, indicator_id, sum(value) FROM {table} "  # noqa: S608 - table chosen above, not input
+            f"WHERE indicator_id = ANY(:ids) AND unit = ANY(:units) AND month BETWEEN :first AND :last {known} "
+            "GROUP BY unit, indicator_id"
+        ),
+        {"ids": list(ids), "units": list(unit_list), "first": period.first, "last": period.last, "as_of": as_of},
     )
-    found = {indicator_id: int(total) for indicator_id, total in rows.tuples()}
-    return {i: found.get(i, 0) for i in indicator_ids}
+    found: Values = defaultdict(dict)
+    for unit, indicator_id, total in rows.all():
+        found[unit][indicator_id] = int(total)
+    return found
+
+
+async def get_persons(
+    session: AsyncSession, unit_list: Sequence[str], period: Period, as_of: date | None
+) -> dict[str, int]:
+    """Distinct subjects admitted in the period, per unit."""
+    known = "" if as_of is None else "AND known_on <= :as_of"
+    rows = await session.execute(
+        text(
+            "SELECT unit, count(DISTINCT subject) FROM person_months "  # noqa: S608
+            f"WHERE unit = ANY(:units) AND month BETWEEN :first AND :last {known} GROUP BY unit"
+        ),
+        {"units": list(unit_list), "first": period.first, "last": period.last, "as_of": as_of},
+    )
+    return {unit: int(n) for unit, n in rows.all()}
+
+
+async def get_first_time(
+    session: AsyncSession, unit_list: Sequence[str], period: Period, as_of: date | None
+) -> dict[str, int]:
+    """Distinct subjects whose first admission ever (as known on `as_of`) lies in the period, per unit of it."""
+    known = "" if as_of is None else "AND admitted_known <= :as_of"
+    rows = await session.execute(
+        text(
+            f"""
+            WITH candidates AS (
+                SELECT DISTINCT subject FROM episodes
+                WHERE admitted_on BETWEEN :first AND :end {known}
+                  AND (:country OR ward = ANY(:units) OR province = ANY(:units))
+            ), firsts AS (
+                SELECT DISTINCT ON (e.subject) e.ward, e.province, e.admitted_on
+                FROM episodes e JOIN candidates c USING (subject)
+                WHERE e.admitted_on IS NOT NULL {known}
+                ORDER BY e.subject, e.admitted_on, e.episode_id
+            )
+            SELECT ward, province, count(*) FROM firsts WHERE admitted_on >= :first GROUP BY ward, province
+            """  # noqa: S608 - only a fixed condition is interpolated
+        ),
+        {
+            "units": list(unit_list),
+            "country": units.COUNTRY in unit_list,
+            "first": period.first,
+            "end": period.end,
+            "as_of": as_of,
+        },
+    )
+    found: dict[str, int] = defaultdict(int)
+    for ward, province, n in rows.all():
+        for unit in (ward, province, units.COUNTRY):
+            found[unit] += int(n)
+    return {unit: found.get(unit, 0) for unit in unit_list}
+
+
+async def get_census(session: AsyncSession, unit: str, on: date, as_of: date | None) -> dict[str, int]:
+    """Residents by modality on a date in a unit: admitted on or before it and not ended by it."""
+    table, known = ("census_changes", "") if as_of is None else ("census_revisions", "AND known_on <= :as_of")
+    rows = await session.execute(
+        text(
+            f"SELECT modality, sum(value) FROM {table} "  # noqa: S608
+            f"WHERE unit = :unit AND day <= :on {known} GROUP BY modality"
+        ),
+        {"unit": unit, "on": on, "as_of": as_of},
+    )
+    return {modality: int(n) for modality, n in rows.all()}
+
+
+_FACILITY_CENSUS = """
+    WITH stays AS (
+        SELECT e.modality, COALESCE(
+            (SELECT t.to_facility_id FROM transfers t
+             WHERE t.episode_id = e.episode_id AND t.transferred_on <= :on {transfer_known}
+             ORDER BY t.transferred_on DESC, t.known_on DESC, t.event_id DESC LIMIT 1),
+            e.facility_id) AS facility
+        FROM episodes e
+        WHERE e.admitted_on <= :on {admitted_known}
+          AND (e.completed_on IS NULL OR e.completed_on > :on {completed_known})
+          AND (e.facility_id = :facility
+               OR e.episode_id IN (SELECT episode_id FROM transfers WHERE to_facility_id = :facility))
+          {scope}
+    )
+    SELECT modality, count(*) FROM stays WHERE facility = :facility GROUP BY modality
+"""
+
+
+async def get_facility_census(
+    session: AsyncSession, facility_id: str, on: date, as_of: date | None, scope: Sequence[str] | None = None
+) -> dict[str, int]:
+    """Residents by modality of one facility on a date, following transfers; with `scope`, only those whose
+    managing unit lies in one of those units (a reader sees the residents of its own jurisdiction)."""
+    statement = _FACILITY_CENSUS.format(
+        scope="" if scope is None else "AND (e.province = ANY(:scope) OR e.ward = ANY(:scope))",
+        transfer_known="" if as_of is None else "AND t.known_on <= :as_of",
+        admitted_known="" if as_of is None else "AND e.admitted_known <= :as_of",
+        completed_known="" if as_of is None else "OR e.completed_known > :as_of",
+    )
+    parameters = {"facility": facility_id, "on": on, "as_of": as_of, "scope": None if scope is None else list(scope)}
+    rows = await session.execute(text(statement), parameters)
+    return {modality: int(n) for modality, n in rows.all()}
+
+
+@dataclass(frozen=True)
+class DischargeRow:
+    modality: str
+    outcome: str
+    discharges: int
+    median_days: float | None
+
+
+async def get_discharges(session: AsyncSession, unit: str, period: Period, as_of: date | None) -> list[DischargeRow]:
+    """Episodes that ended in the period, by modality and outcome, with the median length of stay in days."""
+    column = level(unit)
+    where = "" if column == "country" else f"AND {column} = :unit"
+    known = "" if as_of is None else "AND admitted_known <= :as_of AND completed_known <= :as_of"
+    rows = await session.execute(
+        text(
+            f"""
+            SELECT modality, outcome, count(*),
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY completed_on - admitted_on)
+            FROM episodes
+            WHERE completed_on BETWEEN :first AND :end AND admitted_on IS NOT NULL {where} {known}
+            GROUP BY modality, outcome ORDER BY modality, outcome
+            """  # noqa: S608
+        ),
+        {"unit": unit, "first": period.first, "end": period.end, "as_of": as_of},
+    )
+    return [DischargeRow(m, o, int(n), None if median is None else float(median)) for m, o, n, median in rows.all()]
+
+
+@dataclass(frozen=True)
+class Target:
+    value: int
+    source_document: str
+    set_at: datetime
+
+
+async def get_targets(
+    session: AsyncSession, ids: Collection[str], unit: str, period: str, as_of: date | None
+) -> dict[str, Target]:
+    """The newest target of each indicator for exactly this unit and period, as set on or before `as_of`."""
+    known = "" if as_of is None else "AND set_at < :until"
+    until = None if as_of is None else datetime.combine(as_of + timedelta(days=1), datetime.min.time(), VIETNAM)
+    rows = await session.execute(
+        text(
+            "SELECT DISTINCT ON (indicator_id) indicator_id, value, source_document, set_at FROM targets "  # noqa: S608
+            f"WHERE indicator_id = ANY(:ids) AND unit = :unit AND period = :period {known} "
+            "ORDER BY indicator_id, set_at DESC"
+        ),
+        {"ids": list(ids), "unit": unit, "period": period, "until": until},
+    )
+    return {i: Target(int(v), s, at) for i, v, s, at in rows.all()}
+
+
+async def put_target(session: AsyncSession, row: dict[str, Any]) -> datetime:
+    """Record a new version of a target; returns when it was set."""
+    set_at: datetime = (
+        await session.execute(
+            text(
+                "INSERT INTO targets (indicator_id, unit, period, value, source_document, agency) "
+                "VALUES (:indicator_id, :unit, :period, :value, :source_document, :agency) RETURNING set_at"
+            ),
+            row,
+        )
+    ).scalar_one()
+    return set_at

@@ -77,14 +77,15 @@ async def test_killing_services_mid_flow_loses_nothing_and_duplicates_nothing(re
     # Nothing lost, nothing doubled: every outbox drained, nothing parked, each fact once in every table,
     # each event once on its topic (a record may repeat, at least once; its id does not).
     for schema in ("intake", "facility", "aftercare"):
-        outbox = f"SELECT count(*) AS n FROM {schema}.outbox"
+        outbox = f"SELECT count(*) AS n FROM {schema}.outbox"  # noqa: S608
         assert await eventually(lambda sql=outbox: count(suite, sql), 0) == 0  # type: ignore[misc]
-        assert await count(suite, f"SELECT count(*) AS n FROM {schema}.parked_events") == 0
+        assert await count(suite, f"SELECT count(*) AS n FROM {schema}.parked_events") == 0  # noqa: S608
     mine = "episode_id = ANY($1::text[])"
-    assert await count(suite, f"SELECT count(*) AS n FROM facility.stays WHERE {mine}", episodes) == N
-    closed = f"SELECT count(*) AS n FROM aftercare.aftercare_cases WHERE {mine} AND closed_reason = 'relapsed'"
+    stays = f"SELECT count(*) AS n FROM facility.stays WHERE {mine}"  # noqa: S608
+    assert await count(suite, stays, episodes) == N
+    closed = f"SELECT count(*) AS n FROM aftercare.aftercare_cases WHERE {mine} AND closed_reason = 'relapsed'"  # noqa: S608
     assert await count(suite, closed, episodes) == len(relapsed)
-    ended = f"SELECT count(*) AS n FROM intake.episodes WHERE {mine} AND ended_on = '2012-06-01'"
+    ended = f"SELECT count(*) AS n FROM intake.episodes WHERE {mine} AND ended_on = '2012-06-01'"  # noqa: S608
     assert await count(suite, ended, episodes) == N
 
     keys = {p.encode() for p in people}

@@ -36,7 +36,7 @@ async def census(facility: Harness, facility_id: str, on: date) -> dict[str, int
 
 
 async def snapshot(h: Harness, *tables: str) -> dict[str, list[dict[str, Any]]]:
-    return {t: await h.rows(f"SELECT * FROM {t} ORDER BY 1, 2") for t in tables}
+    return {t: await h.rows(f"SELECT * FROM {t} ORDER BY 1, 2") for t in tables}  # noqa: S608
 
 
 async def test_an_admission_into_a_facility_not_registered_yet_waits_for_its_registration(

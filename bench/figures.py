@@ -1,0 +1,256 @@
+"""Each figure of the benchmark, measured against the same broker and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+import psutil
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from bench.stream import Record
+from hoinhap import local
+from shared.events import all_topics
+
+
+@dataclass
+class Figure:
+    name: str
+    value: float
+    unit: str
+    events: int
+    note: str = ""
+
+
+async def publish(bootstrap: str, records: Sequence[Record]) -> float:
+    """Publish records in order; returns seconds taken."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_batch_size=256 * 1024)
+    await producer.start()
+    started = time.perf_counter()
+    try:
+        pending = []
+        for r in records:
+            pending.append(await producer.send(r.topic, r.value, key=r.key))
+            if len(pending) >= 20_000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return time.perf_counter() - started
+
+
+async def raw_consume(bootstrap: str, prefix: str, n: int) -> Figure:
+    """aiokafka getmany over the same topics doing nothing: the broker/client limit."""
+    consumer = AIOKafkaConsumer(
+        *all_topics(prefix),
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_poll_records=10_000,
+    )  # no group: no join to wait for
+    await consumer.start()
+    got = 0
+    try:
+        started = time.perf_counter()
+        while got < n:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            got += sum(len(v) for v in batch.values())
+        elapsed = time.perf_counter() - started
+    finally:
+        await consumer.stop()
+    return Figure("raw_consume_eps", round(got / elapsed), "events/s", got, "no consumer group, from the first fetch")
+
+
+async def raw_copy(database_url: str, records: Sequence[Record]) -> Figure:
+    """PostgreSQL COPY of one row per event from Python: the database's write limit."""
+    conn = await asyncpg.connect(**local.psql_params(database_url))
+    try:
+        await conn.execute("CREATE TABLE IF NOT EXISTS bench_copy (topic text, key bytea, value bytea)")
+        await conn.execute("TRUNCATE bench_copy")
+        rows = [(r.topic, r.key, r.value) for r in records]
+        started = time.perf_counter()
+        await conn.copy_records_to_table("bench_copy", records=rows)
+        elapsed = time.perf_counter() - started
+        await conn.execute("DROP TABLE bench_copy")
+    finally:
+        await conn.close()
+    return Figure("raw_copy_rps", round(len(rows) / elapsed), "rows/s", len(rows), "asyncpg copy_records_to_table")
+
+
+async def consumed(client: httpx.AsyncClient) -> float:
+    """Records a service has finished with (applied, duplicate, rejected or parked), from its metrics."""
+    try:
+        text = (await client.get("/metrics")).text
+    except httpx.TransportError:  # not listening yet: its lifespan is still starting
+        return 0.0
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("hoinhap_events_consumed_total{")
+    )
+
+
+async def consumption_rate(
+    service: local.ServiceProcess, expected: int | None, quiet_seconds: float = 5.0, timeout: float = 1800
+) -> tuple[float, float, int]:
+    """(events/s, seconds, records) until `expected` records, or until the count stops growing for
+    `quiet_seconds` (a service does not consume every topic). The first batch seen is left out of both the
+    count and the time, since it was taken before the first sample; if it was everything, time runs from the
+    process start."""
+    started = time.perf_counter()
+    async with httpx.AsyncClient(base_url=service.url, timeout=10) as client:
+        first = last_change = 0.0
+        first_count = count = previous = 0.0
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            count = await consumed(client)
+            now = time.perf_counter()
+            if count and not first:
+                first, first_count = now, count
+            if count != previous:
+                last_change, previous = now, count
+            if (expected is not None and count >= expected) or (first and now - last_change > quiet_seconds):
+                break
+            await asyncio.sleep(0.005)
+        if count > first_count:
+            return (count - first_count) / (last_change - first), last_change - first, int(count)
+        return count / (last_change - started), last_change - started, int(count)
+
+
+def rss_mib(service: local.ServiceProcess) -> float:
+    assert service.process is not None
+    process = psutil.Process(service.process.pid)
+    rss: int = process.memory_info().rss
+    return round(rss / 2**20, 1)
+
+
+async def naive(bootstrap: str, prefix: str, database_url: str, n: int) -> Figure:
+    """The first attempt: one record at a time, one transaction and one ORM write per event."""
+    from bench.naive import run_naive
+
+    elapsed, applied = await run_naive(bootstrap, prefix, database_url, n)
+    return Figure("naive_eps", round(n / elapsed), "events/s", n, f"{applied} applied")
+
+
+async def freshness(
+    service: local.ServiceProcess,
+    token: str,
+    bootstrap: str,
+    prefix: str,
+    background: Sequence[Record],
+    rate: int,
+    seconds: float,
+) -> list[Figure]:
+    """Publish time to visible in GET /v1/indicators, under a steady background load of `rate` events/s."""
+    from bench.probes import probe_records
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=1)
+    await producer.start()
+    latencies: list[float] = []
+    async with httpx.AsyncClient(
+        base_url=service.url, headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ) as client:
+        probes = probe_records(prefix)
+        started = time.perf_counter()
+        sent = 0
+        next_probe = started
+        try:
+            while (now := time.perf_counter()) - started < seconds:
+                due = int((now - started) * rate)
+                while sent < min(due, len(background)):
+                    r = background[sent]
+                    await producer.send(r.topic, r.value, key=r.key)
+                    sent += 1
+                if now >= next_probe:
+                    latencies.append(await _probe(client, producer, next(probes)))
+                    next_probe = time.perf_counter() + 0.2
+                await asyncio.sleep(0.001)
+        finally:
+            await producer.stop()
+    latencies.sort()
+    note = f"{len(latencies)} probes at {rate} events/s for {seconds:.0f}s"
+    return [
+        Figure("freshness_p50_ms", round(_percentile(latencies, 50) * 1000, 1), "ms", sent, note),
+        Figure("freshness_p99_ms", round(_percentile(latencies, 99) * 1000, 1), "ms", sent, note),
+    ]
+
+
+async def _probe(client: httpx.AsyncClient, producer: AIOKafkaProducer, probe: tuple[Record, str, str, int]) -> float:
+    record, unit, period, expected = probe
+    published = time.perf_counter()
+    await producer.send_and_wait(record.topic, record.value, key=record.key)
+    while True:
+        response = await client.get("/v1/indicators", params={"unit": unit, "period": period})
+        values = {i["indicator_id"]: i["value"] for i in response.json()["indicators"]}
+        if values.get("admissions.methadone", 0) >= expected:
+            return time.perf_counter() - published
+        await asyncio.sleep(0.002)
+
+
+async def reads(
+    service: local.ServiceProcess, token: str, units: Sequence[str], seconds: float, clients: int = 50
+) -> list[Figure]:
+    """The read API under `clients` concurrent clients, each sending its next request when the last returns."""
+    periods = ["2016", "2017-H1", "2018-Q3", "2019-06", "2016/2020", "2016-01/2020-09", "2021", "2022-H2"]
+    indicators = ["admissions.total", "admissions.compulsory", "completions", "relapses", "aftercare_intake"]
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+
+    async def client_loop(seed: int) -> None:
+        nonlocal errors
+        rng = random.Random(seed)
+        async with httpx.AsyncClient(
+            base_url=service.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        ) as client:
+            while time.perf_counter() < deadline:
+                params = {"unit": rng.choice(units), "period": rng.choice(periods)}
+                path = f"/v1/indicators/{rng.choice(indicators)}" if rng.random() < 0.7 else "/v1/indicators"
+                started = time.perf_counter()
+                response = await client.get(path, params=params)
+                latencies.append(time.perf_counter() - started)
+                errors += response.status_code not in (200, 404)
+
+    await asyncio.gather(*(client_loop(i) for i in range(clients)))
+    latencies.sort()
+    note = f"{len(latencies)} requests, {len(latencies) / seconds:.0f}/s, {errors} errors, {clients} clients"
+    return [
+        Figure("read_p50_ms", round(_percentile(latencies, 50) * 1000, 1), "ms", len(latencies), note),
+        Figure("read_p99_ms", round(_percentile(latencies, 99) * 1000, 1), "ms", len(latencies), note),
+    ]
+
+
+def rebuild(env: dict[str, str], n: int, log: Path) -> Figure:
+    """`hoinhap reporting rebuild` over the topics of `env`'s prefix."""
+    started = time.perf_counter()
+    with log.open("wb") as out:
+        result = subprocess.run(
+            [sys.executable, "-m", "hoinhap", "reporting", "rebuild"],
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        return Figure("rebuild_1m_s", float("nan"), "s", n, f"failed with exit {result.returncode}, see {log}")
+    return Figure("rebuild_1m_s", round(elapsed, 1), "s", n, "whole command, start to swap")
+
+
+def _percentile(sorted_values: Sequence[float], pct: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    if len(sorted_values) == 1:
+        return sorted_values[0]
+    return (
+        statistics.quantiles(sorted_values, n=100, method="inclusive")[int(pct) - 1] if pct < 100 else sorted_values[-1]
+    )

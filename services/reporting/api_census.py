@@ -1,0 +1,187 @@
+"""Reporting's read API for episodes: residents on a date (census) and discharges with length of stay."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from services.reporting import queries
+from services.reporting.api import (
+    AsOfParam,
+    FormatParam,
+    Labels,
+    LangParam,
+    PeriodParam,
+    Sessions,
+    SuppressParam,
+    checked_period,
+    checked_unit,
+    threshold,
+)
+from services.reporting.catalogue import CENSUS_LABELS, OUTCOME_LABELS
+from services.reporting.domain import percentage
+from services.reporting.tables import csv_response, withheld_parts
+from shared import units
+from shared.auth import CurrentPrincipal, Principal, require_unit
+from shared.events import Modality, Outcome
+
+router = APIRouter(prefix="/v1", tags=["reporting"])
+TOTAL = "total"
+
+
+class CensusCell(BaseModel):
+    modality: str
+    labels: Labels
+    residents: int | None = Field(description="null when withheld as a small count")
+    suppressed: bool = False
+
+
+class Census(BaseModel):
+    unit: str | None = Field(description="The managing unit counted, when asked by unit.")
+    unit_name: str | None
+    facility_id: str | None = Field(description="The facility counted, when asked by facility (after transfers).")
+    on: date
+    as_of: date | None
+    total: int | None
+    modalities: list[CensusCell]
+
+
+def _scope(principal: Principal) -> list[str] | None:
+    """Units whose residents a principal may count in a facility: all (None) for a national reader."""
+    return None if units.COUNTRY in principal.jurisdiction else sorted(principal.jurisdiction)
+
+
+@router.get(
+    "/census",
+    response_model=Census,
+    responses={400: {}, 403: {}},
+    summary="Residents by modality on a date: of a unit (by managing unit) or of a facility (after transfers)",
+)
+async def get_census(
+    principal: CurrentPrincipal,
+    sessions: Sessions,
+    request: Request,
+    on: Annotated[date, Query(description="The date (YYYY-MM-DD): admitted on or before it and not ended by it.")],
+    unit: Annotated[str | None, Query(description="A ward, a province or VN.", max_length=8)] = None,
+    facility: Annotated[str | None, Query(description="A facility id, instead of a unit.", max_length=64)] = None,
+    format: FormatParam = "json",
+    lang: LangParam = "en",
+    as_of: AsOfParam = None,
+    suppress: SuppressParam = False,
+) -> Census | Response:
+    if (unit is None) == (facility is None):
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "give either unit or facility")
+    async with sessions() as s:
+        if unit is not None:
+            require_unit(principal, checked_unit(unit))
+            counts = await queries.get_census(s, unit, on, as_of)
+        else:
+            counts = await queries.get_facility_census(s, str(facility), on, as_of, _scope(principal))
+    by_modality = {str(m): counts.get(m, 0) for m in Modality}
+    total = sum(by_modality.values())
+    hidden = withheld_parts(TOTAL, by_modality, total, threshold(request)) if suppress else set()
+    census = Census(
+        unit=unit,
+        unit_name=None if unit is None else units.name(unit),
+        facility_id=facility,
+        on=on,
+        as_of=as_of,
+        total=None if TOTAL in hidden else total,
+        modalities=[
+            CensusCell(
+                modality=m,
+                labels=Labels(vi=CENSUS_LABELS[Modality(m)][0], en=CENSUS_LABELS[Modality(m)][1]),
+                residents=None if m in hidden else n,
+                suppressed=m in hidden,
+            )
+            for m, n in by_modality.items()
+        ],
+    )
+    if format == "csv":
+        place: dict[str, object] = {"unit": unit, "facility_id": facility, "on": on, "as_of": as_of}
+        rows = [
+            place | {"modality": c.labels.vi if lang == "vi" else c.modality, "residents": c.residents}
+            for c in census.modalities
+        ]
+        rows.append(place | {"modality": "Tổng số" if lang == "vi" else TOTAL, "residents": census.total})
+        return csv_response(("unit", "facility_id", "on", "as_of", "modality", "residents"), rows, lang)
+    return census
+
+
+class DischargeCell(BaseModel):
+    modality: str
+    outcome: str
+    outcome_labels: Labels
+    discharges: int
+    median_days: float | None = Field(description="Median length of stay, admitted_on to completed_on, in days.")
+
+
+class CompletionRate(BaseModel):
+    modality: str
+    discharges: int
+    completions: int
+    completion_rate_pct: float | None = Field(description="completions / all discharges x 100")
+    median_days_completed: float | None
+
+
+class Discharges(BaseModel):
+    unit: str
+    period: str
+    as_of: date | None
+    rows: list[DischargeCell]
+    by_modality: list[CompletionRate]
+
+
+@router.get(
+    "/discharges",
+    response_model=Discharges,
+    responses={400: {}, 403: {}},
+    summary="Discharges by modality and outcome, completion rates and median length of stay",
+)
+async def get_discharges(
+    principal: CurrentPrincipal,
+    sessions: Sessions,
+    unit: Annotated[str, Query(description="A ward, a province or VN.", max_length=8)],
+    period: PeriodParam,
+    format: FormatParam = "json",
+    lang: LangParam = "en",
+    as_of: AsOfParam = None,
+) -> Discharges | Response:
+    require_unit(principal, checked_unit(unit))
+    parsed = checked_period(period)
+    async with sessions() as s:
+        found = await queries.get_discharges(s, unit, parsed, as_of)
+    rows = [
+        DischargeCell(
+            modality=r.modality,
+            outcome=r.outcome,
+            outcome_labels=Labels(vi=OUTCOME_LABELS[Outcome(r.outcome)][0], en=OUTCOME_LABELS[Outcome(r.outcome)][1]),
+            discharges=r.discharges,
+            median_days=r.median_days,
+        )
+        for r in found
+    ]
+    rates = []
+    for m in Modality:
+        mine = [r for r in found if r.modality == m]
+        done = next((r for r in mine if r.outcome == Outcome.COMPLETED), None)
+        all_ = sum(r.discharges for r in mine)
+        completions = done.discharges if done else 0
+        rates.append(
+            CompletionRate(
+                modality=m,
+                discharges=all_,
+                completions=completions,
+                completion_rate_pct=percentage(completions, all_),
+                median_days_completed=done.median_days if done else None,
+            )
+        )
+    if format == "csv":
+        table = [r.model_dump() | {"unit": unit, "period": str(parsed), "as_of": as_of} for r in rows]
+        columns = ("unit", "period", "as_of", "modality", "outcome", "discharges", "median_days")
+        return csv_response(columns, table, lang)
+    return Discharges(unit=unit, period=str(parsed), as_of=as_of, rows=rows, by_modality=rates)

@@ -1,0 +1,207 @@
+"""`hoinhap reporting rebuild`: replay the topics from the beginning into fresh tables, then swap them in.
+
+1. A shadow schema (`<schema>_rebuild`) is created afresh and migrated; the topics are read from the beginning
+   (no consumer group) up to the end offsets taken at the start, through the same projection as the service.
+2. Then, holding the rebuild lock exclusively (each batch of the running service takes it shared, so the
+   service finishes its batch in flight and waits), it reads on to the end offsets of that moment, and in one
+   transaction moves the live views and inbox aside and the rebuilt ones in. Reads go on throughout; they wait
+   only for the swap's moment. The swapped-in inbox holds exactly the events the new views contain, so the
+   service, resuming from its committed offsets, skips what the rebuild applied and applies what came after.
+Targets, tokens and the audit log are not rebuilt: they stay where they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from asyncpg.exceptions import DeadlockDetectedError
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+
+from services.reporting.app import MIGRATIONS, Settings
+from services.reporting.db import rebuild_lock
+from services.reporting.models import REBUILT
+from services.reporting.projections import CONSUMED_TYPES, apply_events, unknown_unit
+from shared.consumer import Rejection, decode
+from shared.database import create_engine, migrate, sessions
+from shared.events import EVENT_TOPICS, Event
+from shared.inbox import claim
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Progress:
+    """How far a rebuild has come: records read of those there were at the start, and how fast."""
+
+    total: int
+    read: int = 0
+    applied: int = 0
+    rejected: int = 0
+    started: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.read / max(time.monotonic() - self.started, 1e-9)
+
+    def __str__(self) -> str:
+        pct = 100.0 * self.read / self.total if self.total else 100.0
+        return (
+            f"{self.read:,}/{self.total:,} records ({pct:.1f}% of the end offsets), {self.rate:,.0f} events/s, "
+            f"{self.applied:,} applied, {self.rejected:,} rejected"
+        )
+
+
+Report = Callable[[Progress], None]
+
+
+def _print(progress: Progress) -> None:
+    print(f"rebuild: {progress}", flush=True)
+
+
+class Rebuild:
+    def __init__(self, settings: Settings, *, batch_size: int = 5000, report: Report = _print) -> None:
+        self.settings = settings
+        self.live = settings.db_schema
+        self.shadow = f"{settings.db_schema}_rebuild"
+        self.batch_size = batch_size
+        self.report = report
+        self.topics = [settings.topic_prefix + EVENT_TOPICS[t] for t in CONSUMED_TYPES]
+
+    async def run(self) -> Progress:
+        url = self.settings.database_url.get_secret_value()
+        live, shadow = create_engine(url, self.live), create_engine(url, self.shadow)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers, enable_auto_commit=False, group_id=None
+        )
+        await consumer.start()
+        try:
+            await self._fresh_shadow(shadow)
+            partitions = await self._assign(consumer)
+            start = await consumer.beginning_offsets(partitions)
+            end = await consumer.end_offsets(partitions)
+            progress = Progress(total=sum(end[p] - start[p] for p in partitions), started=time.monotonic())
+            await self._replay(consumer, end, sessions(shadow), progress)
+            async with live.connect() as conn:
+                await self._catch_up_and_swap(conn, consumer, partitions, sessions(shadow), progress)
+            self.report(progress)
+            return progress
+        finally:
+            await consumer.stop()
+            await live.dispose()
+            await shadow.dispose()
+
+    async def _fresh_shadow(self, shadow: AsyncEngine) -> None:
+        async with shadow.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.shadow}" CASCADE'))
+        await migrate(shadow, self.shadow, MIGRATIONS)
+
+    async def _assign(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+        partitions = [
+            TopicPartition(topic, p) for topic in self.topics for p in sorted(await _partitions(consumer, topic))
+        ]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        return partitions
+
+    async def _replay(
+        self,
+        consumer: AIOKafkaConsumer,
+        until: dict[TopicPartition, int],
+        db: async_sessionmaker[AsyncSession],
+        progress: Progress,
+    ) -> None:
+        reported = time.monotonic()
+        while [p for p in until if await consumer.position(p) < until[p]]:
+            fetched = await consumer.getmany(timeout_ms=500, max_records=self.batch_size)
+            records = [r for batch in fetched.values() for r in batch]
+            if not records:
+                continue
+            events: list[Event] = []
+            for record in records:
+                decoded = decode(record, self.settings.topic_prefix)
+                problem = None if isinstance(decoded, Rejection) else unknown_unit(decoded)
+                if isinstance(decoded, Rejection) or problem is not None:
+                    progress.rejected += 1
+                else:
+                    events.append(decoded)
+            async with db.begin() as session:
+                fresh = await claim(session, events)
+                await apply_events(session, fresh)
+            progress.read += len(records)
+            progress.applied += len(fresh)
+            if time.monotonic() - reported >= 1.0:
+                self.report(progress)
+                reported = time.monotonic()
+
+    async def _catch_up_and_swap(
+        self,
+        conn: AsyncConnection,
+        consumer: AIOKafkaConsumer,
+        partitions: list[TopicPartition],
+        db: async_sessionmaker[AsyncSession],
+        progress: Progress,
+    ) -> None:
+        lock = {"name": rebuild_lock(self.live)}
+        await conn.execute(text("SELECT pg_advisory_lock(hashtext(:name))"), lock)
+        await conn.commit()
+        try:
+            end = await consumer.end_offsets(partitions)
+            progress.total = progress.read + sum([end[p] - await consumer.position(p) for p in partitions])
+            await self._replay(consumer, end, db, progress)
+            await self._swap(conn)
+        finally:
+            await conn.execute(text("SELECT pg_advisory_unlock(hashtext(:name))"), lock)
+            await conn.commit()
+
+    async def _swap(self, conn: AsyncConnection, attempts: int = 5) -> None:
+        """Move the live views aside and the rebuilt ones in, in one transaction; readers wait only for it."""
+        old = f"{self.live}_replaced"
+        for attempt in range(1, attempts + 1):
+            try:
+                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{old}" CASCADE'))
+                await conn.execute(text(f'CREATE SCHEMA "{old}"'))
+                tables = ", ".join(f'"{self.live}"."{t}"' for t in REBUILT)
+                await conn.execute(text(f"LOCK TABLE {tables} IN ACCESS EXCLUSIVE MODE"))
+                for table in REBUILT:
+                    await conn.execute(text(f'ALTER TABLE "{self.live}"."{table}" SET SCHEMA "{old}"'))
+                for table in REBUILT:
+                    await conn.execute(text(f'ALTER TABLE "{self.shadow}"."{table}" SET SCHEMA "{self.live}"'))
+                await conn.execute(text(f'DROP SCHEMA "{old}" CASCADE'))
+                await conn.execute(text(f'DROP SCHEMA "{self.shadow}" CASCADE'))
+                await conn.commit()
+                return
+            except DBAPIError as error:
+                await conn.rollback()
+                if not isinstance(error.orig, DeadlockDetectedError) and "deadlock" not in str(error):
+                    raise
+                if attempt == attempts:
+                    raise
+                log.warning("swap met a deadlock with a reader; retrying")
+                await asyncio.sleep(0.1 * attempt)
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    for _ in range(50):
+        found = consumer.partitions_for_topic(topic)
+        if found:
+            return set(found)
+        await consumer._client.force_metadata_update()
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"topic {topic} has no partitions; has the suite created its topics?")
+
+
+def main() -> int:
+    """Entry point of `hoinhap reporting rebuild`."""
+    settings = Settings()  # fields come from the environment, as for the service
+    print(f"rebuild: replaying {settings.topic_prefix}rehab.* into {settings.db_schema}_rebuild", flush=True)
+    progress = asyncio.run(Rebuild(settings).run())
+    print(f"rebuild: done, swapped into {settings.db_schema}: {progress}", file=sys.stdout, flush=True)
+    return 0
