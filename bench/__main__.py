@@ -98,15 +98,15 @@ class Bench:
         self.add(await figures.raw_copy(infra.database_url, records))
 
         reporting = self.start("reporting", a)
-        eps, elapsed, count = await figures.consumption_rate(reporting, len(records))
-        self.add(Figure("reporting_eps", round(eps), "events/s", count, f"{elapsed:.1f}s, first record to last"))
+        eps, elapsed, count = await figures.consumption_rate(reporting, len(records), infra.database_url)
+        self.add(Figure("reporting_eps", round(eps), "events/s", count, f"{elapsed:.1f}s, first batch to last"))
         reporting.wait_ready()
         provinces = sorted({units.province_of(w) for w in stream.wards})
         self.add(*await figures.reads(reporting, self.token, ["VN", *provinces], args.read_seconds))
 
         for name in ("intake", "facility", "aftercare"):
             service = self.start(name, a)
-            eps, elapsed, count = await figures.consumption_rate(service, None)
+            eps, elapsed, count = await figures.consumption_rate(service, None, infra.database_url)
             self.add(Figure(f"{name}_eps", round(eps), "events/s", count, f"{elapsed:.1f}s on its topics"))
 
         self.add(await figures.naive(infra.bootstrap_servers, a, infra.database_url, args.naive_events))

@@ -100,30 +100,47 @@ async def consumed(client: httpx.AsyncClient) -> float:
 
 
 async def consumption_rate(
-    service: local.ServiceProcess, expected: int | None, quiet_seconds: float = 5.0, timeout: float = 1800
+    service: local.ServiceProcess, expected: int | None, database_url: str, quiet_seconds: float = 5.0
 ) -> tuple[float, float, int]:
-    """(events/s, seconds, records) until `expected` records, or until the count stops growing for
-    `quiet_seconds` (a service does not consume every topic). The first batch seen is left out of both the
-    count and the time, since it was taken before the first sample; if it was everything, time runs from the
-    process start."""
+    """(events/s, seconds, records) for a service to take `expected` records, or all it takes (until its count
+    stays still for `quiet_seconds`; a service does not consume every topic). The time runs from the start of
+    its first batch's transaction to the start of its last, as its inbox records them, plus that last batch's
+    length; its HTTP server may come up only after it has consumed much of a backlog."""
     started = time.perf_counter()
     async with httpx.AsyncClient(base_url=service.url, timeout=10) as client:
-        first = last_change = 0.0
-        first_count = count = previous = 0.0
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        count = previous = 0.0
+        last_change = started
+        while True:
             count = await consumed(client)
             now = time.perf_counter()
-            if count and not first:
-                first, first_count = now, count
             if count != previous:
                 last_change, previous = now, count
-            if (expected is not None and count >= expected) or (first and now - last_change > quiet_seconds):
+            if (expected is not None and count >= expected) or (count and now - last_change > quiet_seconds):
                 break
-            await asyncio.sleep(0.005)
-        if count > first_count:
-            return (count - first_count) / (last_change - first), last_change - first, int(count)
-        return count / (last_change - started), last_change - started, int(count)
+            if not count and now - started > 60:  # nothing for it on these topics
+                return 0.0, 0.0, 0
+            await asyncio.sleep(0.05)
+        batches, seconds = await _batches(client)
+    span = await _inbox_span(database_url, service.env[f"HOINHAP_{service.name.upper()}_DB_SCHEMA"])
+    elapsed = span + seconds / max(batches, 1)  # plus one average batch for the last one
+    return count / elapsed, elapsed, int(count)
+
+
+async def _batches(client: httpx.AsyncClient) -> tuple[float, float]:
+    text = (await client.get("/metrics")).text
+    values = dict(line.rsplit(" ", 1) for line in text.splitlines() if line.startswith("hoinhap_consume_batch"))
+    count = float(values.get("hoinhap_consume_batch_duration_seconds_count", 0))
+    return count, float(values.get("hoinhap_consume_batch_duration_seconds_sum", 0))
+
+
+async def _inbox_span(database_url: str, schema: str) -> float:
+    conn = await asyncpg.connect(**local.psql_params(database_url))
+    try:
+        query = f'SELECT extract(epoch FROM max(received_at) - min(received_at)) FROM "{schema}".inbox'  # noqa: S608
+        span = await conn.fetchval(query)  # the schema is the bench's own setting
+    finally:
+        await conn.close()
+    return float(span or 0)
 
 
 def rss_mib(service: local.ServiceProcess) -> float:

@@ -124,6 +124,25 @@ def write_schemas(check: bool) -> int:
     return 1 if stale else 0
 
 
+def publish(path: Path, agency: str, skip_invalid: bool, dry_run: bool) -> int:
+    """Check every row of `path`; send the events unless a row is bad (or `skip_invalid`)."""
+    from hoinhap.publish import check, send
+
+    events, errors = check(path, f"/vn/agency/{agency}")
+    for error in errors:
+        print(error, file=sys.stderr)
+    print(f"{path}: {len(events)} valid rows, {len(errors)} errors")
+    if errors and not skip_invalid:
+        print("nothing sent; fix the rows above, or pass --skip-invalid to send the valid ones", file=sys.stderr)
+        return 1
+    if dry_run or not events:
+        return 1 if errors else 0
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or "127.0.0.1:9092"
+    asyncio.run(send(bootstrap, os.environ.get("HOINHAP_TOPIC_PREFIX", ""), events))
+    print(f"sent {len(events)} events to {bootstrap}")
+    return 1 if errors else 0
+
+
 def load_facilities(path: Path, url: str) -> int:
     """Register or update every facility in a CSV or JSON file, through the facility service's API."""
     from services.facility.loader import RegistryFileError, load
@@ -156,6 +175,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     reporting_cmd.add_argument(
         "action", choices=["rebuild"], help="rebuild: replay the topics into fresh views and swap them in"
     )
+    publish_cmd = commands.add_parser("publish", help="check a CSV or JSON-lines file of records and publish it")
+    publish_cmd.add_argument("file", type=Path)
+    publish_cmd.add_argument("--agency", default="spreadsheet", help="agency slug for the events' source")
+    publish_cmd.add_argument("--skip-invalid", action="store_true", help="send the valid rows of a file with errors")
+    publish_cmd.add_argument("--dry-run", action="store_true", help="check only")
     facilities_cmd = commands.add_parser("facilities", help="manage the facility registry")
     facilities_load = facilities_cmd.add_subparsers(dest="action", required=True).add_parser(
         "load", help="register or update the facilities of a CSV or JSON file (token: HOINHAP_TOKEN)"
@@ -167,6 +191,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         run(args.service, args.port)
     elif args.command == "up":
         sys.exit(up(args.kafka_port, args.base_port))
+    elif args.command == "publish":
+        sys.exit(publish(args.file, args.agency, args.skip_invalid, args.dry_run))
     elif args.command == "schemas":
         sys.exit(write_schemas(args.check))
     elif args.command == "reporting":

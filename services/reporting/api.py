@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import Response
@@ -14,7 +14,7 @@ from services.reporting import queries
 from services.reporting.catalogue import CATALOGUE, COUNT_LABELS, Counts, Indicator
 from services.reporting.domain import Period, PeriodError, achievement_pct, parse_period
 from services.reporting.figures import Figure, figures
-from services.reporting.tables import csv_response, withheld_indicators, withheld_parts
+from services.reporting.tables import csv_response, withheld_indicators, withheld_parts, xlsx_response
 from shared import units
 from shared.auth import CurrentPrincipal, require_unit
 from shared.runtime import session
@@ -29,6 +29,7 @@ PeriodParam = Annotated[
     ),
 ]
 FormatParam = Annotated[Literal["json", "csv"], Query(description="Response format.")]
+TableFormatParam = Annotated[Literal["json", "csv", "xlsx"], Query(description="Response format.")]
 LangParam = Annotated[Literal["en", "vi"], Query(description="Language of CSV column headers and labels.")]
 AsOfParam = Annotated[
     date | None,
@@ -174,8 +175,8 @@ INDICATOR_COLUMNS = (
 )
 
 
-def _csv(values: list[IndicatorValue], lang: str) -> Response:
-    rows = [
+def _rows(values: list[IndicatorValue], lang: str) -> list[dict[str, Any]]:
+    return [
         v.model_dump()
         | {
             "label": v.labels.vi if lang == "vi" else v.labels.en,
@@ -184,7 +185,10 @@ def _csv(values: list[IndicatorValue], lang: str) -> Response:
         }
         for v in values
     ]
-    return csv_response(INDICATOR_COLUMNS, rows, lang)
+
+
+def _csv(values: list[IndicatorValue], lang: str) -> Response:
+    return csv_response(INDICATOR_COLUMNS, _rows(values, lang), lang)
 
 
 @router.get(
@@ -199,7 +203,7 @@ async def list_indicators(
     request: Request,
     unit: UnitParam,
     period: PeriodParam,
-    format: FormatParam = "json",
+    format: TableFormatParam = "json",
     lang: LangParam = "en",
     as_of: AsOfParam = None,
     suppress: SuppressParam = False,
@@ -210,6 +214,8 @@ async def list_indicators(
     values = await indicator_values(sessions, list(CATALOGUE.values()), unit, parsed, as_of, cut)
     if format == "csv":
         return _csv(values, lang)
+    if format == "xlsx":
+        return xlsx_response(INDICATOR_COLUMNS, _rows(values, lang), lang, f"hoinhap-{unit}-{parsed}")
     return IndicatorList(unit=unit, unit_name=units.name(unit), period=str(parsed), as_of=as_of, indicators=values)
 
 

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.reporting import api, api_census, api_targets, handlers
+from services.reporting import api, api_census, api_dashboard, api_targets, handlers
 from services.reporting.models import access_tokens, audit_log, outbox
 from shared.runtime import build_runtime, create_service_app
 from shared.settings import ServiceSettings
@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Materialised indicator views built from the five event types (and aftercare's intake), "
         "read over HTTP as JSON or CSV: indicators against plan targets, census by modality, discharges.",
         migrations=MIGRATIONS,
-        routers=[api.router, api_census.router, api_targets.router],
+        routers=[api.router, api_census.router, api_targets.router, api_dashboard.router],
         access_tokens=access_tokens,
         audit_log=audit_log,
     )

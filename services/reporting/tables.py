@@ -7,6 +7,7 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import xlsxwriter
 from fastapi.responses import Response
 
 from services.reporting.catalogue import CATALOGUE, Counts, Kind, groups
@@ -49,6 +50,29 @@ def csv_response(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], lang
     for row in rows:
         writer.writerow(["" if row.get(c) is None else row.get(c) for c in columns])
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def xlsx_response(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], lang: str, title: str) -> Response:
+    """The same table as `csv_response`, as an Excel workbook with one sheet, numbers kept as numbers."""
+    out = io.BytesIO()
+    with xlsxwriter.Workbook(out, {"in_memory": True}) as book:
+        sheet = book.add_worksheet(title[:31])
+        bold = book.add_format({"bold": True})
+        sheet.write_row(0, 0, [HEADERS[c][1 if lang == "vi" else 0] for c in columns], bold)
+        for r, row in enumerate(rows, start=1):
+            sheet.write_row(r, 0, ["" if row.get(c) is None else _cell(row.get(c)) for c in columns])
+        sheet.autofit()
+    filename = f"{title}.xlsx".replace("/", "_")
+    return Response(
+        out.getvalue(), media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
+
+
+def _cell(value: Any) -> Any:
+    return value if isinstance(value, int | float | str) else str(value)
 
 
 def withheld_indicators(values: Mapping[str, Figure], threshold: int) -> set[str]:
