@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from hoinhap import local
 from tests.infra import Infra
@@ -115,3 +115,25 @@ async def eventually(probe: Callable[[], Awaitable[T]], expected: T, timeout: fl
         if value == expected or time.monotonic() > deadline:
             return value
         await asyncio.sleep(0.2)
+
+
+async def read_all(suite: Suite, *topics: str) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record on the topics, from the beginning to their current end."""
+    consumer: AIOKafkaConsumer = AIOKafkaConsumer(
+        bootstrap_servers=suite.infra.bootstrap_servers, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        await consumer.topics()  # fetch the metadata
+        names = [suite.topic(t) for t in topics]
+        partitions = [TopicPartition(t, p) for t in names for p in consumer.partitions_for_topic(t) or ()]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
+        found: list[ConsumerRecord[bytes, bytes]] = []
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                found.extend(batch)
+        return found
+    finally:
+        await consumer.stop()

@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import Suite, eventually
@@ -91,28 +91,6 @@ async def case(suite: Suite, episode_id: str) -> dict[str, Any]:
 async def discharge(facility: httpx.AsyncClient, episode_id: str, on: str, **fields: Any) -> httpx.Response:
     body = {"completed_on": on, "outcome": "completed", "vocational_training": None, "return_unit": HOAN_KIEM}
     return await facility.post(f"/v1/episodes/{episode_id}/discharge", json=body | fields)
-
-
-async def read_all(suite: Suite, *topics: str) -> list[ConsumerRecord[bytes, bytes]]:
-    """Every record on the topics, from the beginning to their current end."""
-    consumer: AIOKafkaConsumer = AIOKafkaConsumer(
-        bootstrap_servers=suite.infra.bootstrap_servers, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        await consumer.topics()  # fetch the metadata
-        names = [suite.topic(t) for t in topics]
-        partitions = [TopicPartition(t, p) for t in names for p in consumer.partitions_for_topic(t) or ()]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
-        found: list[ConsumerRecord[bytes, bytes]] = []
-        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
-            for batch in (await consumer.getmany(timeout_ms=500)).values():
-                found.extend(batch)
-        return found
-    finally:
-        await consumer.stop()
 
 
 def data_of(record: ConsumerRecord[bytes, bytes]) -> dict[str, Any]:

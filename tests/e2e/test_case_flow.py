@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.contract.test_schemas import committed
-from tests.e2e.conftest import Suite, eventually
+from tests.e2e.conftest import Suite, eventually, read_all
 from tests.e2e.flow import (
     BIEN_HOA,
     CUA_NAM,
@@ -21,7 +21,6 @@ from tests.e2e.flow import (
     data_of,
     discharge,
     new_facility,
-    read_all,
     register,
     resident,
 )

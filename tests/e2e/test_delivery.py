@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaProducer
 from services.facility.domain import facility_subject
 from shared.events import serialize
 from tests.builders import a_completion, a_relapse, a_subject, an_admission, an_event
-from tests.e2e.conftest import STANDARD_FACILITY, Suite, eventually
+from tests.e2e.conftest import STANDARD_FACILITY, Suite, eventually, read_all
 from tests.e2e.flow import (
     HOAN_KIEM,
     admitted,
@@ -21,7 +21,6 @@ from tests.e2e.flow import (
     data_of,
     discharge,
     new_facility,
-    read_all,
     register,
     resident,
 )

@@ -8,8 +8,8 @@ from collections import Counter
 
 import pytest
 
-from tests.e2e.conftest import Suite, eventually
-from tests.e2e.flow import admitted, data_of, discharge, new_facility, read_all, register
+from tests.e2e.conftest import Suite, eventually, read_all
+from tests.e2e.flow import admitted, data_of, discharge, new_facility, register
 from tests.e2e.test_case_flow import EVERY_TOPIC
 from tests.e2e.test_skeleton import value
 
