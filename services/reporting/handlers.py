@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from faststream.kafka import KafkaRouter
 
-from services.reporting.projections import apply_events, unknown_unit
+from services.reporting.projections import apply_events, mark_fresh, unknown_unit
 from shared.consumer import Consumer, Record, batch_subscriber
 from shared.events import TOPICS
 from shared.runtime import Runtime
@@ -18,6 +20,7 @@ def build_router(runtime: Runtime) -> KafkaRouter:
         runtime.metrics,
         topic_prefix=runtime.settings.topic_prefix,
         check=unknown_unit,
+        after_commit=partial(mark_fresh, runtime.metrics),
     )
     router = KafkaRouter()
 

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import units
 from shared.events import AdmittedEvent, Event
+from shared.observability import Metrics
 
 Key = tuple[str, str, date]  # indicator_id, unit, first day of the month
 
@@ -54,3 +55,16 @@ async def apply_events(session: AsyncSession, events: list[Event]) -> None:
                 "values": [totals[k] for k in keys],
             },
         )
+
+
+# Operations hook (issue 5): how fresh each view is, for `hoinhap_view_newest_event_timestamp_seconds`.
+#: The views one batch's transaction brings up to date.
+VIEWS = ("indicator_totals",)
+
+
+def mark_fresh(metrics: Metrics, applied: list[Event]) -> None:
+    """`Consumer` after-commit hook: every view now includes the newest of the events just applied."""
+    if applied:
+        newest = max(e.time for e in applied).timestamp()
+        for view in VIEWS:
+            metrics.view_applied(view, newest)
