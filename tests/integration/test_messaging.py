@@ -79,11 +79,16 @@ async def test_rows_stay_in_the_outbox_when_the_broker_does_not_take_them(
     db = sessions(facility_db)
     async with db.begin() as session:
         await add_to_outbox(session, outbox, an_event(a_completion()))
-    relay = OutboxRelay(db, outbox, unreachable, Metrics(), topic_prefix="", poll_seconds=0.1)
+    metrics = Metrics()
+    relay = OutboxRelay(db, outbox, unreachable, metrics, topic_prefix="", poll_seconds=0.1)
     with pytest.raises(ConnectionError):
         await relay.publish_pending()
     async with db() as session:
         assert await session.scalar(select(func.count()).select_from(outbox)) == 1
+    assert metrics.published.labels("completed", "failed")._value.get() == 1
+    await relay.measure()  # the gauges tell the truth while the relay is stuck
+    assert metrics.outbox_backlog._value.get() == 1
+    assert metrics.outbox_oldest_age._value.get() >= 0
 
 
 def as_record(event: Event | bytes, topic: str, offset: int) -> Record:
