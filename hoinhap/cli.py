@@ -9,6 +9,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Sequence
@@ -35,8 +36,14 @@ def run(name: str, port: int | None) -> None:
 
     module = _service_module(name)
     settings = module.Settings(**({"port": port} if port else {}))
+    # Hold the port from the start: uvicorn binds only once the lifespan (migrations, consumer groups) is done,
+    # seconds in which another process could take a port that looked free.
+    listener = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((settings.host, settings.port))
     configure_logging(name, settings.log_level)
-    uvicorn.run(module.create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
+    config = uvicorn.Config(module.create_app(settings), log_config=None, access_log=False)
+    uvicorn.Server(config).run(sockets=[listener])
 
 
 def up(kafka_port: int, base_port: int | None) -> int:

@@ -37,19 +37,26 @@ MAX_RECORD_BYTES = 64 * 1024
 #: How far ahead of today (UTC) an event's date may lie: agencies east of UTC are a day ahead at night.
 DATE_SLACK = timedelta(days=1)
 
+#: Every reason a record is dead-lettered for (services' own checks included), so each counter starts at zero.
+REASONS = ("oversized", "invalid_json", "invalid_event", "wrong_topic", "future_date", "unknown_unit", "unmatched")
+
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 Apply = Callable[[AsyncSession, list[Event]], Awaitable[None]]
 #: A service's own test of a contract-valid event: None, or (reason, detail) to dead-letter it.
 Check = Callable[[Event], tuple[str, str] | None]
+#: Told the events a batch applied, once their transaction has committed.
+AfterCommit = Callable[[list[Event]], None]
 
 
 @dataclass(frozen=True)
 class Rejection:
-    """A record that can never be applied, and why; `reason` is a short code, `detail` says what is wrong."""
+    """A record that can never be applied, and why; `reason` is a short code, `detail` says what is wrong.
+    `event` is set when the record was a valid event that a service's own check refused."""
 
     record: Record
     reason: str
     detail: str
+    event: Event | None = None
 
 
 def decode(record: Record, topic_prefix: str) -> Event | Rejection:
@@ -139,6 +146,8 @@ class DeadLetters:
         self.service = service
         self.topic_prefix = topic_prefix
         self.topic = topic_prefix + DEADLETTER_TOPIC
+        for reason in REASONS:
+            metrics.deadlettered.labels(reason)
 
     async def publish(self, rejections: Sequence[Rejection]) -> None:
         sent = []
@@ -155,18 +164,26 @@ class DeadLetters:
         await asyncio.gather(*sent)
         for r in rejections:
             self.metrics.deadlettered.labels(r.reason).inc()
-            topic = r.record.topic.removeprefix(self.topic_prefix).removeprefix("rehab.")
-            self.metrics.consumed.labels(topic, "rejected").inc()
-            log.warning(
-                "record dead-lettered: %s",
-                r.detail,
-                extra={
-                    "reason": r.reason,
-                    "topic": r.record.topic,
-                    "partition": r.record.partition,
-                    "offset": r.record.offset,
-                },
-            )
+            self.metrics.consumed.labels(topic_type(r.record, self.topic_prefix), "rejected").inc()
+            log.warning("record dead-lettered: %s", r.detail, extra={"reason": r.reason, **_where(r.record, r.event)})
+
+
+def topic_type(record: Record, topic_prefix: str) -> str:
+    """The metric label of a record's topic (`admitted`, `access`), whatever the record holds."""
+    return record.topic.removeprefix(topic_prefix).removeprefix("rehab.")
+
+
+def _where(record: Record, event: Event | None) -> dict[str, object]:
+    """Log fields that find a record again: its place in Kafka and, if it is an event, its ids."""
+    fields: dict[str, object] = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
+    return fields | _ids(event) if event is not None else fields
+
+
+def _ids(event: Event) -> dict[str, object]:
+    """An event's ids for a log line; never its data, which describes a person."""
+    ids: dict[str, object] = {"event_id": event.id, "event_type": event.type}
+    episode = getattr(event.data, "episode_id", None)  # access events have none
+    return ids if episode is None else ids | {"episode_id": episode}
 
 
 class Consumer:
@@ -181,9 +198,11 @@ class Consumer:
         *,
         topic_prefix: str,
         check: Check | None = None,
+        after_commit: AfterCommit | None = None,
         retry_seconds: float = 1.0,
     ) -> None:
         self.check = check
+        self.after_commit = after_commit
         self.sessions = sessions
         self.apply = apply
         self.dead_letters = dead_letters
@@ -209,8 +228,12 @@ class Consumer:
             await self.dead_letters.publish(rejections)
         except Exception:
             log.exception("batch of %d records failed; it will be redelivered", len(records))
+            for record in records:
+                self.metrics.consumed.labels(topic_type(record, self.topic_prefix), "failed").inc()
             await asyncio.sleep(self.retry_seconds)
             raise
+        if self.after_commit is not None:
+            self.after_commit(fresh)
         self._count(events, fresh)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
 
@@ -219,10 +242,13 @@ class Consumer:
         if isinstance(decoded, Rejection) or self.check is None:
             return decoded
         problem = self.check(decoded)
-        return decoded if problem is None else Rejection(record, *problem)
+        return decoded if problem is None else Rejection(record, *problem, event=decoded)
 
     def _count(self, events: list[Event], fresh: list[Event]) -> None:
         applied = {id(e) for e in fresh}
         counts = Counter((short_type(e.type), "applied" if id(e) in applied else "duplicate") for e in events)
         for (event_type, result), n in counts.items():
             self.metrics.consumed.labels(event_type, result).inc(n)
+        if log.isEnabledFor(logging.DEBUG):
+            for e in events:
+                log.debug("event %s", "applied" if id(e) in applied else "skipped as a duplicate", extra=_ids(e))

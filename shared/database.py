@@ -24,6 +24,7 @@ def create_engine(url: str, schema: str, *, pool_size: int = 5) -> AsyncEngine:
         asyncpg_url(url),
         pool_size=pool_size,
         pool_pre_ping=True,  # a PostgreSQL restart leaves dead pooled connections behind
+        hide_parameters=True,  # errors are logged, and a statement's parameters may describe a person
         connect_args={"server_settings": {"search_path": schema, "application_name": f"hoinhap-{schema}"}},
     )
 

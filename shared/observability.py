@@ -17,9 +17,21 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    disable_created_metrics,
     generate_latest,
 )
 from starlette.responses import JSONResponse
+
+from shared.events import TOPICS, short_type
+
+# A `_created` series per counter and histogram doubles what Prometheus stores and nothing here reads it.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+#: What became of a consumed record: applied, a duplicate the inbox skipped, dead-lettered, or in a batch that
+#: failed and will be redelivered.
+CONSUMED_RESULTS = ("applied", "duplicate", "rejected", "failed")
+#: What became of an outbox event sent to Kafka: the broker acknowledged it, or it stays in the outbox for a retry.
+PUBLISHED_RESULTS = ("acknowledged", "failed")
 
 #: Extra fields a log record may carry; anything else passed in `extra` is dropped, never logged.
 LOG_FIELDS = (
@@ -70,7 +82,11 @@ def configure_logging(service: str, level: str) -> None:
 
 @dataclass
 class Metrics:
-    """The metrics every service exports, on a registry of its own."""
+    """The metrics every service exports, on a registry of its own.
+
+    Label values are bounded sets (event types, results, reasons, routes, topics and partitions, views), never ids.
+    Counters start at zero for every type and result, so `increase()` sees their first event.
+    """
 
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
@@ -78,13 +94,21 @@ class Metrics:
         r = self.registry
         self.consumed = Counter(
             "hoinhap_events_consumed",
-            "Events taken from Kafka, by type and result.",
+            "Records taken from Kafka, by event type and result (applied, duplicate, rejected, failed).",
             ["type", "result"],
             registry=r,
         )
         self.published = Counter(
-            "hoinhap_events_published", "Events published to Kafka, by type.", ["type"], registry=r
+            "hoinhap_events_published",
+            "Outbox events sent to Kafka, by event type and result (acknowledged, failed and kept for a retry).",
+            ["type", "result"],
+            registry=r,
         )
+        for event_type in map(short_type, TOPICS):
+            for result in CONSUMED_RESULTS:
+                self.consumed.labels(event_type, result)
+            for result in PUBLISHED_RESULTS:
+                self.published.labels(event_type, result)
         self.deadlettered = Counter(
             "hoinhap_deadletter_records",
             "Records sent to the dead-letter topic, by reason.",
@@ -98,14 +122,30 @@ class Metrics:
             registry=r,
         )
         self.outbox_backlog = Gauge(
-            "hoinhap_outbox_backlog_events", "Events in the outbox not yet published.", registry=r
+            "hoinhap_outbox_backlog_events",
+            "Events in the service's outbox not yet published (the whole table: every replica reports the same).",
+            registry=r,
         )
         self.outbox_oldest_age = Gauge(
-            "hoinhap_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox event.", registry=r
+            "hoinhap_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox event; 0 when empty.", registry=r
+        )
+        self.consumer_lag = Gauge(
+            "hoinhap_consumer_lag_records",
+            "Records in a partition assigned to this process that its consumer group has not committed yet.",
+            ["topic", "partition"],
+            registry=r,
         )
         self.parked = Gauge(
             "hoinhap_parked_events", "Events parked until the event they follow has been applied.", registry=r
         )
+        self.view_newest_event = Gauge(
+            "hoinhap_view_newest_event_timestamp_seconds",
+            "Time of the newest event applied to a view (Unix seconds, the events' own `time`); "
+            "its age is how stale the numbers agencies read may be.",
+            ["view"],
+            registry=r,
+        )
+        self._view_newest: dict[str, float] = {}
         self.http_requests = Counter(
             "hoinhap_http_requests",
             "HTTP requests, by route, method and status.",
@@ -119,6 +159,12 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
             registry=r,
         )
+
+    def view_applied(self, view: str, event_time: float) -> None:
+        """A view committed an event of `event_time`; a late, older event leaves the view as fresh as it was."""
+        newest = max(event_time, self._view_newest.get(view, event_time))
+        self._view_newest[view] = newest
+        self.view_newest_event.labels(view).set(newest)
 
 
 def instrument_http(app: FastAPI, metrics: Metrics) -> None:

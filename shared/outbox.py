@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 
@@ -110,21 +111,34 @@ class OutboxRelay:
             ).all()
             if rows:
                 headers = {"content-type": CONTENT_TYPE}
-                sent = [
-                    await self.send(topic_of(r.event_type, self.topic_prefix), r.subject.encode(), r.payload, headers)
-                    for r in rows
-                ]
-                await asyncio.gather(*sent)
+                event_types = [r.event_type for r in rows]
+                try:
+                    sent = [
+                        await self.send(
+                            topic_of(r.event_type, self.topic_prefix), r.subject.encode(), r.payload, headers
+                        )
+                        for r in rows
+                    ]
+                    await asyncio.gather(*sent)
+                except Exception:
+                    self._count(event_types, "failed")
+                    raise
                 await session.execute(o.delete().where(o.c.id.in_([r.id for r in rows])))
-                for r in rows:
-                    self.metrics.published.labels(short_type(r.event_type)).inc()
-            await self._measure(session)
+                self._count(event_types, "acknowledged")
         return len(rows)
 
-    async def _measure(self, session: AsyncSession) -> None:
+    def _count(self, event_types: list[str], result: str) -> None:
+        for event_type, n in Counter(map(short_type, event_types)).items():
+            self.metrics.published.labels(event_type, result).inc(n)
+
+    async def measure(self) -> None:
+        """Set the backlog gauges from the table itself, so they tell the truth even when the relay is stuck."""
         o = self.outbox
-        backlog, oldest = (
-            await session.execute(select(func.count(), func.extract("epoch", func.now() - func.min(o.c.created_at))))
-        ).one()
+        async with self.sessions() as session:
+            backlog, oldest = (
+                await session.execute(
+                    select(func.count(), func.extract("epoch", func.now() - func.min(o.c.created_at)))
+                )
+            ).one()
         self.metrics.outbox_backlog.set(backlog)
         self.metrics.outbox_oldest_age.set(float(oldest or 0))

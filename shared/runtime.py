@@ -24,6 +24,7 @@ from shared.access import subscriber as access_subscriber
 from shared.consumer import DeadLetters
 from shared.database import create_engine, migrate, sessions
 from shared.events import CONTENT_TYPE, DEADLETTER_TOPIC, EVENT_MODELS, topic_of
+from shared.gauges import keep_measuring
 from shared.kafka import ensure_topics, sender
 from shared.observability import Metrics, health_router, instrument_http
 from shared.outbox import OutboxRelay
@@ -121,12 +122,16 @@ def create_service_app(
         )
         await _until_it_works("broker", runtime.broker.start)
         relay = asyncio.create_task(runtime.relay.run(), name="outbox-relay")
+        gauges = asyncio.create_task(
+            keep_measuring(runtime.relay, runtime.broker, runtime.metrics, settings.metrics_interval_seconds)
+        )
         background = [asyncio.create_task(task()) for task in tasks]
         log.info("%s started", settings.service)
         try:
             yield
         finally:
             relay.cancel()
+            gauges.cancel()
             for running in background:
                 running.cancel()
             await runtime.broker.stop()

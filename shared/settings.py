@@ -57,9 +57,23 @@ class ServiceSettings(BaseSettings):
         description="PostgreSQL schema holding this service's tables.",
     )
     outbox_poll_seconds: float = Field(
-        default=0.5, gt=0, description="How often the outbox relay looks for rows written by other processes."
+        default=0.5,
+        gt=0,
+        validation_alias="HOINHAP_OUTBOX_POLL_SECONDS",
+        description="How often the outbox relay looks for rows written by other processes.",
     )
-    consumer_max_records: int = Field(default=1000, ge=1, description="Most records handled in one transaction.")
+    consumer_max_records: int = Field(
+        default=1000,
+        ge=1,
+        validation_alias="HOINHAP_CONSUMER_MAX_RECORDS",
+        description="Most records handled in one transaction.",
+    )
+    metrics_interval_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        validation_alias="HOINHAP_METRICS_INTERVAL_SECONDS",
+        description="How often the outbox backlog and consumer lag gauges are measured.",
+    )
 
     @field_validator("database_url")
     @classmethod

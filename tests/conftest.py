@@ -34,6 +34,7 @@ def service_env(infra: Infra, admin_token: str) -> dict[str, str]:
         "HOINHAP_ADMIN_TOKEN": admin_token,
         "HOINHAP_INTAKE_SUBJECT_KEY": "test-subject-key-" + secrets.token_hex(8),
         "HOINHAP_OUTBOX_POLL_SECONDS": "0.2",
+        "HOINHAP_METRICS_INTERVAL_SECONDS": "0.5",
     }
 
 

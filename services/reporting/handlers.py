@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from faststream.kafka import KafkaRouter
 
 from services.reporting.db import consumer_sessions
-from services.reporting.projections import CONSUMED_TYPES, apply_events, unknown_unit
+from services.reporting.projections import CONSUMED_TYPES, apply_events, mark_fresh, unknown_unit
 from shared.consumer import Consumer, Record, batch_subscriber
 from shared.events import EVENT_TOPICS
 from shared.runtime import Runtime
@@ -19,6 +21,7 @@ def build_router(runtime: Runtime) -> KafkaRouter:
         runtime.metrics,
         topic_prefix=runtime.settings.topic_prefix,
         check=unknown_unit,
+        after_commit=partial(mark_fresh, runtime.metrics),
     )
     router = KafkaRouter()
 

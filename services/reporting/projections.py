@@ -31,6 +31,7 @@ from shared.events import (
     RelapsedEvent,
     TransferredEvent,
 )
+from shared.observability import Metrics
 
 #: The event types reporting consumes: the five of the contract and aftercare's intake.
 CONSUMED_TYPES = (
@@ -374,3 +375,9 @@ async def flush(session: AsyncSession, c: Contributions) -> None:
         columns = _columns(keys, [0] * len(keys), ("units", "months", "subjects"))
         columns.pop("values")
         await session.execute(_PERSONS, {**columns, "known": [persons[k] for k in keys]})
+
+
+def mark_fresh(metrics: Metrics, applied: list[Event]) -> None:
+    """`Consumer` after-commit hook: each view now includes the newest of the events just applied to it."""
+    for view, newest in newest_by_view(applied).items():
+        metrics.view_applied(view, newest)

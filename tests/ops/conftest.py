@@ -1,0 +1,57 @@
+"""What the deployment checks share: the repository's deploy files, promtool, and the series the services export."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from prometheus_client import CollectorRegistry
+
+from shared.observability import Metrics
+
+ROOT = Path(__file__).resolve().parents[2]
+PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
+RULES = PROMETHEUS_DIR / "rules" / "hoinhap.yml"
+#: Series Prometheus makes itself.
+BUILTIN_SERIES = {"up", "ALERTS", "ALERTS_FOR_STATE"}
+_SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    found = shutil.which("promtool")
+    if found is None:
+        pytest.fail("promtool not found: install Debian's `prometheus` package (.ci/run does)")
+    return found
+
+
+def exported_series() -> set[str]:
+    """Every series name a service's /metrics can show: ours and those of FastStream's Prometheus middleware."""
+    registry = CollectorRegistry()
+    Metrics(registry)
+    KafkaPrometheusMiddleware(registry=registry)
+    return {family.name + suffix for family in registry.collect() for suffix in _SUFFIXES[family.type]}
+
+
+def recorded_series() -> set[str]:
+    return {rule["record"] for group in load_yaml(RULES)["groups"] for rule in group["rules"] if "record" in rule}
+
+
+def series_in(expr: str) -> set[str]:
+    """The series names a PromQL expression reads (ours, FastStream's, recording rules and Prometheus's own)."""
+    names = set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", re.sub(r'"[^"]*"', '""', expr)))
+    return {n for n in names if n.startswith(("hoinhap_", "faststream_")) or ":" in n or n in BUILTIN_SERIES}
+
+
+@pytest.fixture(scope="session")
+def known_series() -> set[str]:
+    return exported_series() | recorded_series() | BUILTIN_SERIES
