@@ -46,7 +46,7 @@ def run(name: str, port: int | None) -> None:
     uvicorn.Server(config).run(sockets=[listener])
 
 
-def up(kafka_port: int, base_port: int | None) -> int:
+def up(kafka_port: int, base_port: int | None, demo_seed: int | None = None) -> int:
     """Start the broker and database unless configured, the four services, and wait for Ctrl-C or SIGTERM."""
     env = dict(os.environ)
     workdir = local.scratch_dir("hoinhap-up-")
@@ -85,6 +85,12 @@ def up(kafka_port: int, base_port: int | None) -> int:
         for service in services:
             service.wait_ready()
         _print_started(env, services, generated, workdir)
+        if demo_seed is not None:
+            from hoinhap.demo import load, where_to_look
+
+            urls = {s.name: s.url for s in services}
+            asyncio.run(load(urls, env["HOINHAP_ADMIN_TOKEN"], demo_seed, DEMO_SCALE, DEMO_FIRST_YEAR))
+            print(where_to_look(urls, env["HOINHAP_ADMIN_TOKEN"]), flush=True)
         while not stop.wait(0.5):
             if failed := [s.name for s in services if s.process is not None and s.process.poll() is not None]:
                 print(f"stopped: {', '.join(failed)} exited; see the logs in {workdir}", file=sys.stderr)
@@ -109,6 +115,25 @@ def _print_started(
         print(f"  admin token (national operator, for this run only): {generated['HOINHAP_ADMIN_TOKEN']}")
     print(f"  logs       {workdir}")
     print("Press Ctrl-C to stop.", flush=True)
+
+
+DEMO_SCALE, DEMO_FIRST_YEAR = 0.03, 2016
+
+
+def demo(base_port: int | None, seed: int, scale: float, first_year: int) -> int:
+    """Load the demonstration data into a suite that is already running (`hoinhap up`)."""
+    from hoinhap.demo import load, where_to_look
+
+    token = os.environ.get("HOINHAP_ADMIN_TOKEN")
+    if not token:
+        print("set HOINHAP_ADMIN_TOKEN to the token `hoinhap up` printed", file=sys.stderr)
+        return 2
+    ports = {name: (base_port + i) if base_port else port for i, (name, port) in enumerate(local.SERVICES.items())}
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    people = asyncio.run(load(urls, token, seed, scale, first_year))
+    print(f"{len(people)} people, {sum(len(p.episodes) for p in people)} episodes")
+    print(where_to_look(urls, token))
+    return 0
 
 
 def write_schemas(check: bool) -> int:
@@ -176,6 +201,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     up_cmd = commands.add_parser("up", help="start the whole suite on this machine")
     up_cmd.add_argument("--kafka-port", type=int, default=9092, help="port of the embedded broker")
     up_cmd.add_argument("--base-port", type=int, help="ports base..base+3 instead of 8001-8004")
+    up_cmd.add_argument("--demo", action="store_true", help="load the demonstration data once the suite is up")
+    demo_cmd = commands.add_parser("demo", help="load demonstration data into a running suite (HOINHAP_ADMIN_TOKEN)")
+    demo_cmd.add_argument("--base-port", type=int, help="the suite's ports are base..base+3")
+    demo_cmd.add_argument("--seed", type=int, default=42, help="same seed, same data")
+    demo_cmd.add_argument("--scale", type=float, default=DEMO_SCALE, help="share of the provinces' real volumes")
+    demo_cmd.add_argument("--first-year", type=int, default=DEMO_FIRST_YEAR)
     schemas_cmd = commands.add_parser("schemas", help="write the event JSON Schemas and the AsyncAPI document")
     schemas_cmd.add_argument("--check", action="store_true", help="fail if the committed files are out of date")
     reporting_cmd = commands.add_parser("reporting", help="operate the reporting service")
@@ -197,7 +228,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "run":
         run(args.service, args.port)
     elif args.command == "up":
-        sys.exit(up(args.kafka_port, args.base_port))
+        sys.exit(up(args.kafka_port, args.base_port, 42 if args.demo else None))
+    elif args.command == "demo":
+        sys.exit(demo(args.base_port, args.seed, args.scale, args.first_year))
     elif args.command == "publish":
         sys.exit(publish(args.file, args.agency, args.skip_invalid, args.dry_run))
     elif args.command == "schemas":

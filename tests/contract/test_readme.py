@@ -20,4 +20,4 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 def test_the_readme_start_command_starts_the_suite() -> None:
     readme = (ROOT / "README.md").read_text()
-    assert re.search(r"^python3 -m venv \.venv .*&& hoinhap up$", readme, re.M)
+    assert re.search(r"^python3 -m venv \.venv .*&& hoinhap up --demo$", readme, re.M)

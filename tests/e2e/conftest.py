@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -86,6 +88,33 @@ def running_suite(infra: Infra, env: dict[str, str], admin_token: str, logs: Pat
     finally:
         for process in processes.values():
             process.stop()
+
+
+async def _sql(url: str, statement: str) -> None:
+    conn = await asyncpg.connect(**local.psql_params(url))
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@contextmanager
+def isolated_suite(infra: Infra, service_env: dict[str, str], admin_token: str, logs: Path) -> Iterator[Suite]:
+    """A suite with a database and topics of its own, so what it does never touches the shared suite."""
+    run = uuid.uuid4().hex[:8]
+    database = f"hoinhap_own_{run}"
+    asyncio.run(_sql(infra.database_url, f'CREATE DATABASE "{database}"'))
+    own = dataclasses.replace(
+        infra,
+        database_url=local.with_database(infra.database_url, database),
+        topic_prefix=f"{infra.topic_prefix}o{run}.",
+    )
+    env = {**os.environ, **service_env, "DATABASE_URL": own.database_url, "HOINHAP_TOPIC_PREFIX": own.topic_prefix}
+    try:
+        with running_suite(own, env, admin_token, logs) as suite:
+            yield suite
+    finally:
+        asyncio.run(_sql(infra.database_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")
