@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import reliability
 from tests.infra import Infra, provision
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -42,3 +43,7 @@ def service_env(infra: Infra, admin_token: str) -> dict[str, str]:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    reliability.write_figures(int(exitstatus))
