@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from aiokafka import ConsumerRecord
@@ -25,6 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.consumer import DeadLetters, Rejection
 from shared.events import EVENT_ADAPTER, Event, serialize, topic_of
 from shared.observability import Metrics
+
+if TYPE_CHECKING:
+    from shared.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +116,22 @@ class Parking:
         self.after_sweep = after_sweep
         self.batch_size = batch_size
         self._retried: set[str] = set()  # parked events a sweep of this process has retried since they were parked
+
+    @classmethod
+    def of(cls, runtime: Runtime, table: Table, apply_one: ApplyOne) -> Parking:
+        """A service's parking as its settings configure it; a sweep that released events wakes the relay."""
+        settings = runtime.settings
+        return cls(
+            table,
+            apply_one,
+            runtime.sessions,
+            runtime.dead_letters,
+            runtime.metrics,
+            topic_prefix=settings.topic_prefix,
+            timeout_seconds=settings.parking_timeout_seconds,
+            sweep_seconds=settings.parking_sweep_seconds,
+            after_sweep=runtime.relay.wake,
+        )
 
     async def apply(self, session: AsyncSession, events: list[Event]) -> None:
         """`Consumer` apply: the batch's new events, then whatever they release, in the batch's transaction."""

@@ -31,17 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         outbox,
         publishes=["vn.rehab.transferred.v1", "vn.rehab.completed.v1", "vn.rehab.facility_registered.v1"],
     )
-    parking = Parking(
-        parked_events,
-        db.apply_event,
-        runtime.sessions,
-        runtime.dead_letters,
-        runtime.metrics,
-        topic_prefix=settings.topic_prefix,
-        timeout_seconds=settings.parking_timeout_seconds,
-        sweep_seconds=settings.parking_sweep_seconds,
-        after_sweep=runtime.relay.wake,
-    )
+    parking = Parking.of(runtime, parked_events, db.apply_event)
     runtime.broker.include_router(handlers.build_router(runtime, parking), prefix=settings.topic_prefix)
     app = create_service_app(
         runtime,
