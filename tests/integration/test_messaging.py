@@ -45,7 +45,7 @@ async def broker(infra: Infra) -> object:
     await b.stop()
 
 
-async def test_the_relay_publishes_in_order_keyed_by_subject_and_empties_the_outbox(
+async def test_the_relay_publishes_in_order_keyed_by_subject_and_marks_the_rows_published(
     infra: Infra, facility_db: AsyncEngine, broker: KafkaBroker
 ) -> None:
     prefix = f"{infra.topic_prefix}relay{time.monotonic_ns()}."
@@ -64,10 +64,19 @@ async def test_the_relay_publishes_in_order_keyed_by_subject_and_empties_the_out
     assert [EVENT_ADAPTER.validate_json(r.value or b"").id for r in records] == [e.id for e in events]
     assert {r.key for r in records} == {subject.encode()}
     assert all(dict(r.headers)["content-type"] == CONTENT_TYPE.encode() for r in records)
-    async with db() as session:
-        assert await session.scalar(select(func.count()).select_from(outbox)) == 0
     await relay.measure()
     assert metrics.outbox_backlog._value.get() == 0
+    assert await relay.publish_pending() == 0
+
+    # Kept for the retention period, so that a broker that lost them can be given them again, in order.
+    assert await relay.purge(retention_days=1) == 0
+    assert await relay.replay() == 5
+    assert await relay.publish_pending() == 5
+    records = await read_topic(infra, topic_of("vn.rehab.completed.v1", prefix), 10)
+    assert [EVENT_ADAPTER.validate_json(r.value or b"").id for r in records] == [e.id for e in events] * 2
+    assert await relay.purge(retention_days=0) == 5
+    async with db() as session:
+        assert await session.scalar(select(func.count()).select_from(outbox)) == 0
 
 
 async def test_rows_stay_in_the_outbox_when_the_broker_does_not_take_them(
