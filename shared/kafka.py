@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
@@ -44,12 +45,22 @@ def marker_topic(prefix: str, service: str) -> str:
     return f"{prefix}hoinhap.marker.{service}"
 
 
+#: The service's running consumers, rewound to the start of the topics when the broker lost them.
+Consumers = Callable[[], list[AIOKafkaConsumer]]
+
+
 async def restore_if_lost(
-    bootstrap_servers: str, prefix: str, partitions: int, service: str, relay: OutboxRelay
+    bootstrap_servers: str,
+    prefix: str,
+    partitions: int,
+    service: str,
+    relay: OutboxRelay,
+    consumers: Consumers = list,
 ) -> int:
     """Make sure the broker holds the topics and what this service published. When its marker or a topic of the
-    contract is gone: create the topics, queue the retained outbox again, then the marker. Returns the number of
-    events queued again (0 when nothing was lost)."""
+    contract is gone: create the topics, queue the retained outbox again, then the marker, and read the topics
+    again from their start (a position held from before the loss could skip replayed records; the inbox skips
+    what was applied). Returns the number of events queued again (0 when nothing was lost)."""
     marker = marker_topic(prefix, service)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
@@ -62,6 +73,9 @@ async def restore_if_lost(
         await _create_missing(admin, [marker], 1)
     finally:
         await admin.close()
+    for consumer in consumers():
+        if assigned := consumer.assignment():
+            await consumer.seek_to_beginning(*assigned)
     log.warning(
         "the broker had lost %s; recreated %d topics and queued %d retained outbox events again",
         "this service's marker" if marker not in existing else "topics",
@@ -77,6 +91,7 @@ async def watch_broker(
     partitions: int,
     service: str,
     relay: OutboxRelay,
+    consumers: Consumers,
     *,
     check_seconds: float,
     retention_days: float,
@@ -87,7 +102,7 @@ async def watch_broker(
     while True:
         await asyncio.sleep(check_seconds)
         try:
-            await restore_if_lost(bootstrap_servers, prefix, partitions, service, relay)
+            await restore_if_lost(bootstrap_servers, prefix, partitions, service, relay, consumers)
             if time.monotonic() - purged_at > min(3600, retention_days * 86_400):
                 await relay.purge(retention_days)
                 purged_at = time.monotonic()

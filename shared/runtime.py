@@ -26,7 +26,7 @@ from shared.access import subscriber as access_subscriber
 from shared.consumer import DeadLetters
 from shared.database import create_engine, migrate, sessions, unavailable
 from shared.events import CONTENT_TYPE, DEADLETTER_TOPIC, EVENT_MODELS, topic_of
-from shared.gauges import keep_measuring
+from shared.gauges import kafka_consumers, keep_measuring
 from shared.kafka import restore_if_lost, sender, watch_broker
 from shared.observability import Metrics, health_router, instrument_http
 from shared.outbox import OutboxRelay
@@ -124,6 +124,7 @@ def create_service_app(
         watch = watch_broker(
             *kafka,
             runtime.relay,
+            lambda: kafka_consumers(runtime.broker),
             check_seconds=settings.broker_check_seconds,
             retention_days=settings.outbox_retention_days,
         )
