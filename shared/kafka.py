@@ -76,12 +76,15 @@ async def restore_if_lost(
     for consumer in consumers():
         if assigned := consumer.assignment():
             await consumer.seek_to_beginning(*assigned)
-    log.warning(
-        "the broker had lost %s; recreated %d topics and queued %d retained outbox events again",
-        "this service's marker" if marker not in existing else "topics",
-        len(created),
-        replayed,
-    )
+    if replayed:
+        log.warning(
+            "the broker had lost what this service published: created %d missing topics and queued %d retained "
+            "outbox events again",
+            len(created),
+            replayed,
+        )
+    else:  # a first start, or nothing published within the retention period
+        log.info("no marker of this service on the broker: created %d missing topics and the marker", len(created))
     return replayed
 
 
