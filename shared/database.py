@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import asyncpg
 import sqlalchemy as sa
 from alembic import command, context, op
 from alembic.config import Config
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
@@ -27,6 +29,29 @@ def create_engine(url: str, schema: str, *, pool_size: int = 5) -> AsyncEngine:
         hide_parameters=True,  # errors are logged, and a statement's parameters may describe a person
         connect_args={"server_settings": {"search_path": schema, "application_name": f"hoinhap-{schema}"}},
     )
+
+
+def unavailable(error: BaseException) -> bool:
+    """Whether `error` (or what caused it) says PostgreSQL cannot be reached right now: refused, gone, shutting
+    down or starting up, a connection dropped; not a bad statement or a broken rule."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, _CONNECTION_ERRORS):
+            return True
+        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
+    return False
+
+
+_CONNECTION_ERRORS = (
+    OSError,  # refused, no socket, reset, timed out
+    asyncpg.PostgresConnectionError,  # the connection was lost in the middle of a statement
+    asyncpg.exceptions.OperatorInterventionError,  # starting up, shutting down, terminated by the administrator
+    asyncpg.InterfaceError,  # a connection already closed
+)
 
 
 def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -68,6 +93,20 @@ def create_inbox_and_outbox() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("event_id"),
     )
+
+
+def keep_published_outbox_rows() -> None:
+    """Migration step of every service's revision 0005: published rows stay, marked, for a retention period (so
+    that they can be replayed to a broker that lost them). Frozen: change the table in a new revision."""
+    op.add_column("outbox", sa.Column("published_at", sa.DateTime(timezone=True), nullable=True))
+    op.create_index("outbox_unpublished", "outbox", ["id"], postgresql_where=sa.text("published_at IS NULL"))
+
+
+def forget_published_outbox_rows() -> None:
+    """The downgrade of `keep_published_outbox_rows`: published rows go, as they used to."""
+    op.execute("DELETE FROM outbox WHERE published_at IS NOT NULL")
+    op.drop_index("outbox_unpublished", "outbox")
+    op.drop_column("outbox", "published_at")
 
 
 def run_migrations(metadata: MetaData) -> None:

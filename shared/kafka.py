@@ -1,17 +1,21 @@
-"""Kafka plumbing every service shares: creating the contract's topics and sending raw records."""
+"""Kafka plumbing every service shares: creating the contract's topics, sending raw records, and giving a broker
+that lost its topics (a memory-only broker restarted) the events it lost, from the retained outbox."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable
+import time
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
 
 from shared.events import all_topics
-from shared.outbox import Send
+from shared.outbox import OutboxRelay, Send
 
 log = logging.getLogger(__name__)
 
@@ -21,14 +25,92 @@ async def ensure_topics(bootstrap_servers: str, prefix: str, partitions: int) ->
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
-        existing = set(await admin.list_topics())
-        missing = [t for t in all_topics(prefix) if t not in existing]
-        if missing:
-            with suppress(TopicAlreadyExistsError):  # another process won the race
-                await admin.create_topics([NewTopic(t, partitions, 1) for t in missing])
-        return missing
+        return await _create_missing(admin, all_topics(prefix), partitions)
     finally:
         await admin.close()
+
+
+async def _create_missing(admin: AIOKafkaAdminClient, topics: list[str], partitions: int) -> list[str]:
+    existing = set(await admin.list_topics())
+    missing = [t for t in topics if t not in existing]
+    if missing:
+        with suppress(TopicAlreadyExistsError):  # another process won the race
+            await admin.create_topics([NewTopic(t, partitions, 1) for t in missing])
+    return missing
+
+
+def marker_topic(prefix: str, service: str) -> str:
+    """A topic only `service` creates, once its retained outbox is queued for the broker: gone, the broker has lost
+    what the service published (whoever recreated the contract's topics since)."""
+    return f"{prefix}hoinhap.marker.{service}"
+
+
+#: The service's running consumers, rewound to the start of the topics when the broker lost them.
+Consumers = Callable[[], list[AIOKafkaConsumer]]
+
+
+async def restore_if_lost(
+    bootstrap_servers: str,
+    prefix: str,
+    partitions: int,
+    service: str,
+    relay: OutboxRelay,
+    consumers: Consumers = list,
+) -> int:
+    """Make sure the broker holds the topics and what this service published. When its marker or a topic of the
+    contract is gone: create the topics, queue the retained outbox again, then the marker, and read the topics
+    again from their start (a position held from before the loss could skip replayed records; the inbox skips
+    what was applied). Returns the number of events queued again (0 when nothing was lost)."""
+    marker = marker_topic(prefix, service)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        if marker in existing and set(all_topics(prefix)) <= existing:
+            return 0
+        created = await _create_missing(admin, all_topics(prefix), partitions)
+        replayed = await relay.replay()
+        await _create_missing(admin, [marker], 1)
+    finally:
+        await admin.close()
+    for consumer in consumers():
+        if assigned := consumer.assignment():
+            await consumer.seek_to_beginning(*assigned)
+    if replayed:
+        log.warning(
+            "the broker had lost what this service published: created %d missing topics and queued %d retained "
+            "outbox events again",
+            len(created),
+            replayed,
+        )
+    else:  # a first start, or nothing published within the retention period
+        log.info("no marker of this service on the broker: created %d missing topics and the marker", len(created))
+    return replayed
+
+
+async def watch_broker(
+    bootstrap_servers: str,
+    prefix: str,
+    partitions: int,
+    service: str,
+    relay: OutboxRelay,
+    consumers: Consumers,
+    *,
+    check_seconds: float,
+    retention_days: float,
+) -> None:
+    """Every `check_seconds` until cancelled: restore what the broker lost; about hourly, forget outbox events
+    published longer ago than the retention period."""
+    purged_at = 0.0
+    while True:
+        await asyncio.sleep(check_seconds)
+        try:
+            await restore_if_lost(bootstrap_servers, prefix, partitions, service, relay, consumers)
+            if time.monotonic() - purged_at > min(3600, retention_days * 86_400):
+                await relay.purge(retention_days)
+                purged_at = time.monotonic()
+        except Exception as error:  # the broker or the database is down: readiness and alerts say so
+            log.warning("broker check failed (%s); trying again", type(error).__name__)
 
 
 def sender(broker: KafkaBroker) -> Send:

@@ -1,4 +1,7 @@
-"""The transactional outbox: events written with the state change they announce, published by a relay."""
+"""The transactional outbox: events written with the state change they announce, published by a relay.
+
+A published row is kept, marked with the time the broker acknowledged it, for a retention period: a broker that
+loses what it held (a memory-only broker restarted, topics deleted) is given it again by `replay`."""
 
 from __future__ import annotations
 
@@ -7,18 +10,22 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
+from datetime import timedelta
 
 from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
     Identity,
+    Index,
     LargeBinary,
     MetaData,
     Table,
     Text,
     func,
     select,
+    text,
+    update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -42,6 +49,8 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("subject", Text, nullable=False),
         Column("payload", LargeBinary, nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("published_at", DateTime(timezone=True), nullable=True),
+        Index("outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
     )
 
 
@@ -55,7 +64,7 @@ async def add_to_outbox(session: AsyncSession, outbox: Table, *events: Event) ->
 
 
 class OutboxRelay:
-    """Publishes the outbox in order and deletes what the broker acknowledged; at-least-once."""
+    """Publishes the outbox in order and marks what the broker acknowledged; at-least-once."""
 
     def __init__(
         self,
@@ -98,12 +107,13 @@ class OutboxRelay:
         self._wake.clear()
 
     async def publish_pending(self) -> int:
-        """Publish one batch; rows leave the outbox only once the broker has them all."""
+        """Publish one batch; rows are marked published only once the broker has them all."""
         o = self.outbox
         async with self.sessions.begin() as session:
             rows = (
                 await session.execute(
                     select(o.c.id, o.c.event_type, o.c.subject, o.c.payload)
+                    .where(o.c.published_at.is_(None))
                     .order_by(o.c.id)
                     .limit(self.batch_size)
                     .with_for_update(skip_locked=True)
@@ -123,9 +133,29 @@ class OutboxRelay:
                 except Exception:
                     self._count(event_types, "failed")
                     raise
-                await session.execute(o.delete().where(o.c.id.in_([r.id for r in rows])))
+                published = update(o).where(o.c.id.in_([r.id for r in rows])).values(published_at=func.now())
+                await session.execute(published)
                 self._count(event_types, "acknowledged")
         return len(rows)
+
+    async def replay(self) -> int:
+        """Publish again every row still retained (the broker lost them); consumers' inboxes skip what they had."""
+        o = self.outbox
+        async with self.sessions.begin() as session:
+            replayed = await session.execute(
+                update(o).where(o.c.published_at.is_not(None)).values(published_at=None).returning(o.c.id)
+            )
+            n = len(replayed.all())
+        self.wake()
+        return n
+
+    async def purge(self, retention_days: float) -> int:
+        """Forget rows published more than `retention_days` ago; they can no longer be replayed."""
+        o = self.outbox
+        cutoff = func.now() - timedelta(days=retention_days)
+        async with self.sessions.begin() as session:
+            purged = await session.execute(o.delete().where(o.c.published_at < cutoff).returning(o.c.id))
+            return len(purged.all())
 
     def _count(self, event_types: list[str], result: str) -> None:
         for event_type, n in Counter(map(short_type, event_types)).items():
@@ -137,7 +167,9 @@ class OutboxRelay:
         async with self.sessions() as session:
             backlog, oldest = (
                 await session.execute(
-                    select(func.count(), func.extract("epoch", func.now() - func.min(o.c.created_at)))
+                    select(func.count(), func.extract("epoch", func.now() - func.min(o.c.created_at))).where(
+                        o.c.published_at.is_(None)
+                    )
                 )
             ).one()
         self.metrics.outbox_backlog.set(backlog)

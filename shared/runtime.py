@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 from fastapi import APIRouter, FastAPI, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -16,16 +17,17 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from pydantic import ValidationError
 from sqlalchemy import Table, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.access import build_access
 from shared.access import router as access_router
 from shared.access import subscriber as access_subscriber
 from shared.consumer import DeadLetters
-from shared.database import create_engine, migrate, sessions
+from shared.database import create_engine, migrate, sessions, unavailable
 from shared.events import CONTENT_TYPE, DEADLETTER_TOPIC, EVENT_MODELS, topic_of
-from shared.gauges import keep_measuring
-from shared.kafka import ensure_topics, sender
+from shared.gauges import kafka_consumers, keep_measuring
+from shared.kafka import restore_if_lost, sender, watch_broker
 from shared.observability import Metrics, health_router, instrument_http
 from shared.outbox import OutboxRelay
 from shared.settings import ServiceSettings
@@ -116,22 +118,28 @@ def create_service_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await _until_it_works("database", lambda: migrate(runtime.engine, settings.db_schema, migrations))
-        await _until_it_works(
-            "broker",
-            lambda: ensure_topics(settings.kafka_bootstrap_servers, settings.topic_prefix, settings.topic_partitions),
-        )
+        kafka = (settings.kafka_bootstrap_servers, settings.topic_prefix, settings.topic_partitions, settings.service)
+        await _until_it_works("broker", lambda: restore_if_lost(*kafka, runtime.relay))
         await _until_it_works("broker", runtime.broker.start)
-        relay = asyncio.create_task(runtime.relay.run(), name="outbox-relay")
-        gauges = asyncio.create_task(
-            keep_measuring(runtime.relay, runtime.broker, runtime.metrics, settings.metrics_interval_seconds)
+        watch = watch_broker(
+            *kafka,
+            runtime.relay,
+            lambda: kafka_consumers(runtime.broker),
+            check_seconds=settings.broker_check_seconds,
+            retention_days=settings.outbox_retention_days,
         )
-        background = [asyncio.create_task(task()) for task in tasks]
+        background = [
+            asyncio.create_task(runtime.relay.run(), name="outbox-relay"),
+            asyncio.create_task(
+                keep_measuring(runtime.relay, runtime.broker, runtime.metrics, settings.metrics_interval_seconds)
+            ),
+            asyncio.create_task(watch, name="broker-watch"),
+            *(asyncio.create_task(task()) for task in tasks),
+        ]
         log.info("%s started", settings.service)
         try:
             yield
         finally:
-            relay.cancel()
-            gauges.cancel()
             for running in background:
                 running.cancel()
             await runtime.broker.stop()
@@ -142,6 +150,8 @@ def create_service_app(
     app.state.access = access
     app.state.authenticate = access.authenticate
     app.add_exception_handler(RequestValidationError, _validation_error)
+    for error in UNAVAILABLE:
+        app.add_exception_handler(error, _database_error)
     app.include_router(health_router(runtime.metrics, _readiness(runtime)))
     for router in (*routers, access_router):
         app.include_router(router)
@@ -159,6 +169,26 @@ def _readiness(runtime: Runtime) -> dict[str, Callable[[], Awaitable[None]]]:
             raise ConnectionError("broker does not answer")
 
     return {"database": database, "broker": broker}
+
+
+#: Exceptions a request may meet when PostgreSQL is down or restarting (asyncpg's own, unwrapped, when connecting).
+UNAVAILABLE: tuple[type[Exception], ...] = (DBAPIError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+#: What a client is told to wait before trying again while the database is unavailable.
+RETRY_AFTER_SECONDS = 5
+
+
+async def _database_error(request: Request, error: Exception) -> JSONResponse:
+    """503 with Retry-After while the database cannot be reached (the pool reconnects by itself); any other
+    database error stays a 500."""
+    if unavailable(error):
+        log.warning("database unavailable (%s); answered 503", type(error).__name__)
+        return JSONResponse(
+            {"detail": "the database is unavailable; try again later"},
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+    log.error("database error", exc_info=error)
+    return JSONResponse({"detail": "internal error"}, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR)
 
 
 def field_errors(

@@ -62,6 +62,19 @@ class ServiceSettings(BaseSettings):
         validation_alias="HOINHAP_OUTBOX_POLL_SECONDS",
         description="How often the outbox relay looks for rows written by other processes.",
     )
+    outbox_retention_days: float = Field(
+        default=7,
+        ge=0,
+        validation_alias="HOINHAP_OUTBOX_RETENTION_DAYS",
+        description="How long published outbox events are kept, to be published again should the broker lose them.",
+    )
+    broker_check_seconds: float = Field(
+        default=30,
+        gt=0,
+        validation_alias="HOINHAP_BROKER_CHECK_SECONDS",
+        description="How often the service checks that the broker still holds its topics (a memory-only broker "
+        "loses them when it restarts); when they are gone it recreates them and replays the retained outbox.",
+    )
     consumer_max_records: int = Field(
         default=1000,
         ge=1,

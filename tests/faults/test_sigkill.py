@@ -3,15 +3,22 @@ duplicates nothing: what was accepted is published, what was published is applie
 
 from __future__ import annotations
 
+import asyncio
+import random
 import signal
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
+from hoinhap import local
 from tests.e2e.conftest import Suite, eventually, read_all
 from tests.e2e.flow import admitted, data_of, discharge, new_facility, register
 from tests.e2e.test_case_flow import EVERY_TOPIC
 from tests.e2e.test_skeleton import value
+from tests.faults.conftest import SEED
+from tests.faults.workload import Workload, check_drained, check_views
+from tests.reliability import compare, tally
 
 pytestmark = pytest.mark.e2e
 
@@ -20,10 +27,14 @@ N = 12
 
 def kill(suite: Suite, *services: str) -> None:
     for name in services:
-        process = suite.processes[name]
-        process.signal(signal.SIGKILL)
-        assert process.process is not None
-        process.process.wait()
+        sigkill(suite.processes[name])
+        tally("faults.sigkill")
+
+
+def sigkill(process: local.ServiceProcess) -> None:
+    process.signal(signal.SIGKILL)
+    assert process.process is not None
+    process.process.wait()
 
 
 def restart(suite: Suite, *services: str) -> None:
@@ -77,7 +88,7 @@ async def test_killing_services_mid_flow_loses_nothing_and_duplicates_nothing(re
     # Nothing lost, nothing doubled: every outbox drained, nothing parked, each fact once in every table,
     # each event once on its topic (a record may repeat, at least once; its id does not).
     for schema in ("intake", "facility", "aftercare"):
-        outbox = f"SELECT count(*) AS n FROM {schema}.outbox"  # noqa: S608
+        outbox = f"SELECT count(*) AS n FROM {schema}.outbox WHERE published_at IS NULL"  # noqa: S608
         assert await eventually(lambda sql=outbox: count(suite, sql), 0) == 0  # type: ignore[misc]
         assert await count(suite, f"SELECT count(*) AS n FROM {schema}.parked_events") == 0  # noqa: S608
     mine = "episode_id = ANY($1::text[])"
@@ -101,5 +112,93 @@ async def test_killing_services_mid_flow_loses_nothing_and_duplicates_nothing(re
         "relapsed": len(relapsed),
     }
     assert [r for r in await read_all(suite, "rehab.deadletter") if r.key in keys] == []
+    tally("events_sent", 2 * N + len(relapsed))
     async with suite.client("reporting") as reporting:
-        assert await eventually(lambda: value(reporting, "admissions.total", "VN", "2012"), N) == N
+        admissions = await eventually(lambda: value(reporting, "admissions.total", "VN", "2012"), N)
+    compare({"admissions.total": N}, {"admissions.total": admissions})
+    assert admissions == N
+
+
+async def strike(suite: Suite, rng: random.Random, times: int) -> Counter[str]:
+    """Every service, concurrently, `times` times: killed at a random moment (its first start or a restart still
+    under way included), then started again at once. A restart takes 10-25 s here, mostly waiting for the consumer
+    group to give up on the dead member, so the kills of one service are about 20-30 s apart."""
+    killed: Counter[str] = Counter()
+
+    async def timeline(name: str, delays: list[float]) -> None:
+        for delay in delays:
+            await asyncio.sleep(delay)
+            await asyncio.to_thread(kill, suite, name)
+            killed[name] += 1
+            suite.processes[name].start()
+
+    await asyncio.gather(
+        *(
+            timeline(name, [rng.uniform(0, 10)] + [rng.uniform(20, 30) for _ in range(times - 1)])
+            for name in local.SERVICES
+        )
+    )
+    for process in suite.processes.values():
+        await asyncio.to_thread(process.wait_ready, 120)
+    return killed
+
+
+async def test_every_service_killed_at_random_moments_while_events_flow(restartable: Suite) -> None:
+    suite = restartable
+    facility = await new_facility(suite, compulsory=100_000, voluntary_facility=100_000)
+    workload = Workload(suite, random.Random(SEED), 2013, facility)
+    stop = asyncio.Event()
+    flow = asyncio.create_task(workload.run(stop, at_least=60))
+    try:
+        killed = await strike(suite, random.Random(SEED + 1), times=3)
+    finally:
+        stop.set()
+        await flow
+    assert killed == {name: 3 for name in local.SERVICES}
+
+    # Every indicator the flow touched equals the oracle, the outboxes drained, nothing waits.
+    await check_views(workload)
+    await check_drained(suite)
+
+
+async def rebalancing(log: Path, since: int, group: str) -> bool:
+    """Whether the service logging to `log` was told, after byte `since`, that its consumer group rebalances."""
+    with log.open("rb") as f:
+        f.seek(since)
+        return f"group {group} because it is rebalancing".encode() in f.read()
+
+
+async def test_a_reporting_replica_killed_while_its_group_rebalances(restartable: Suite) -> None:
+    suite = restartable
+    rng = random.Random(SEED + 2)
+    facility = await new_facility(suite, compulsory=100_000, voluntary_facility=100_000)
+    workload = Workload(suite, random.Random(SEED + 3), 2014, facility)
+    stop = asyncio.Event()
+    flow = asyncio.create_task(workload.run(stop, at_least=40))
+    original = suite.processes["reporting"]
+    replica = local.ServiceProcess(
+        "reporting", local.free_port(), original.env, original.log.with_name("reporting-replica.log")
+    )
+    try:
+        await asyncio.sleep(rng.uniform(1, 3))
+        # The second replica joins the group; as soon as the first is told that the group rebalances, one dies.
+        since = original.log.stat().st_size
+        replica.start()
+        group = suite.topic("hoinhap-reporting")
+        assert await eventually(lambda: rebalancing(original.log, since, group), True, timeout=120)
+        victim, survivor = rng.sample([original, replica], k=2)
+        await asyncio.to_thread(sigkill, victim)
+        tally("faults.rebalance_kill")
+        await asyncio.sleep(rng.uniform(2, 5))
+        stop.set()
+        await flow
+        await asyncio.to_thread(survivor.wait_ready, 120)
+        suite.processes["reporting"] = survivor  # the survivor alone catches up
+        await check_views(workload)
+        await check_drained(suite)
+    finally:
+        stop.set()
+        replica.stop()
+        suite.processes["reporting"] = original
+        if original.process is not None and original.process.poll() is not None:
+            await asyncio.to_thread(restart, suite, "reporting")

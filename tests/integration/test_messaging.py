@@ -8,6 +8,7 @@ from collections.abc import Awaitable
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
 from faststream.kafka import KafkaBroker
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.facility.models import outbox
 from shared.consumer import Consumer, DeadLetters, Record
 from shared.database import sessions
-from shared.events import CONTENT_TYPE, EVENT_ADAPTER, Event, serialize, topic_of
-from shared.kafka import ensure_topics, sender
+from shared.events import CONTENT_TYPE, EVENT_ADAPTER, Event, all_topics, serialize, topic_of
+from shared.kafka import ensure_topics, marker_topic, restore_if_lost, sender
 from shared.observability import Metrics
 from shared.outbox import OutboxRelay, add_to_outbox
 from tests.builders import a_completion, an_admission, an_event
@@ -45,7 +46,7 @@ async def broker(infra: Infra) -> object:
     await b.stop()
 
 
-async def test_the_relay_publishes_in_order_keyed_by_subject_and_empties_the_outbox(
+async def test_the_relay_publishes_in_order_keyed_by_subject_and_marks_the_rows_published(
     infra: Infra, facility_db: AsyncEngine, broker: KafkaBroker
 ) -> None:
     prefix = f"{infra.topic_prefix}relay{time.monotonic_ns()}."
@@ -64,10 +65,46 @@ async def test_the_relay_publishes_in_order_keyed_by_subject_and_empties_the_out
     assert [EVENT_ADAPTER.validate_json(r.value or b"").id for r in records] == [e.id for e in events]
     assert {r.key for r in records} == {subject.encode()}
     assert all(dict(r.headers)["content-type"] == CONTENT_TYPE.encode() for r in records)
-    async with db() as session:
-        assert await session.scalar(select(func.count()).select_from(outbox)) == 0
     await relay.measure()
     assert metrics.outbox_backlog._value.get() == 0
+    assert await relay.publish_pending() == 0
+
+    # Kept for the retention period, so that a broker that lost them can be given them again, in order.
+    assert await relay.purge(retention_days=1) == 0
+    assert await relay.replay() == 5
+    assert await relay.publish_pending() == 5
+    records = await read_topic(infra, topic_of("vn.rehab.completed.v1", prefix), 10)
+    assert [EVENT_ADAPTER.validate_json(r.value or b"").id for r in records] == [e.id for e in events] * 2
+    assert await relay.purge(retention_days=0) == 5
+    async with db() as session:
+        assert await session.scalar(select(func.count()).select_from(outbox)) == 0
+
+
+async def test_a_broker_that_lost_the_services_marker_gets_the_retained_outbox_again(
+    infra: Infra, facility_db: AsyncEngine, broker: KafkaBroker
+) -> None:
+    prefix = f"{infra.topic_prefix}lost{time.monotonic_ns()}."
+    db = sessions(facility_db)
+    relay = OutboxRelay(db, outbox, sender(broker), Metrics(), topic_prefix=prefix, poll_seconds=0.1)
+    restore = (infra.bootstrap_servers, prefix, 3, "facility", relay)
+    assert await restore_if_lost(*restore) == 0  # a first start: topics and marker created, nothing to replay
+    async with db.begin() as session:
+        await add_to_outbox(session, outbox, *(an_event(a_completion()) for _ in range(3)))
+    assert await relay.publish_pending() == 3
+    assert await restore_if_lost(*restore) == 0  # the broker holds the marker: nothing lost
+
+    # The broker loses the marker (as a memory-only broker loses everything when it restarts).
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.delete_topics([marker_topic(prefix, "facility")])
+        assert await restore_if_lost(*restore) == 3
+        assert {*all_topics(prefix), marker_topic(prefix, "facility")} <= set(await admin.list_topics())
+    finally:
+        await admin.close()
+    assert await relay.publish_pending() == 3
+    records = await read_topic(infra, topic_of("vn.rehab.completed.v1", prefix), 6)
+    assert len(records) == 6 and len({r.value for r in records}) == 3
 
 
 async def test_rows_stay_in_the_outbox_when_the_broker_does_not_take_them(
