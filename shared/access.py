@@ -313,7 +313,7 @@ async def revoke_token(token_id: str, principal: CurrentPrincipal, request: Requ
     async with runtime.sessions.begin() as session:
         known = await session.scalar(select(access.tokens.c.token_id).where(access.tokens.c.token_id == token_id))
         if known is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no token {token_id!r}")
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such token_id")
         revoked = _signed(access.key, TokenRevoked, token_id=token_id, revoked_at=datetime.now(UTC))
         event = new_event(revoked, subject=token_id, source=SOURCE)
         await record(session, access.tokens, [event])

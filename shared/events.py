@@ -240,7 +240,7 @@ class _Envelope(BaseModel):
     def _extension_names(self) -> _Envelope:
         for name in self.model_extra or {}:
             if not _EXTENSION_NAME.match(name):
-                raise ValueError(f"{name!r} is not a valid CloudEvents attribute name")
+                raise ValueError("an extension attribute name is not 1-20 characters a-z, 0-9 (CloudEvents)")
         return self
 
 

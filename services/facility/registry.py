@@ -87,7 +87,7 @@ async def _save(
         existing = await db.get_facility(s, facility_id, lock=True)
         if existing is not None:
             if new_only:
-                raise FacilityExistsError(f"facility {facility_id} is registered already; PUT changes it")
+                raise FacilityExistsError("facility_id is registered already; PUT changes it")
             require_unit(principal, existing.unit)
             if (existing.name, existing.unit, existing.capacity) == (body.name, body.unit, body.capacity):
                 return False
@@ -117,7 +117,7 @@ async def _read(request: Request, facility_id: str) -> FacilityOut:
     async with _runtime(request)[0].sessions() as s:
         facility = await db.get_facility(s, facility_id)
         if facility is None:
-            raise FacilityNotFoundError(f"no facility {facility_id}")
+            raise FacilityNotFoundError("no facility has that facility_id")
         return _out(facility)
 
 

@@ -238,7 +238,7 @@ async def get_episode(episode_id: EpisodeId, principal: CurrentPrincipal, sessio
 async def _episode(s: AsyncSession, episode_id: str, principal: Principal, *, lock: bool = False) -> Episode:
     episode = await db.get_episode(s, episode_id, lock=lock)
     if episode is None:
-        raise EpisodeNotFoundError(f"no episode {episode_id}")
+        raise EpisodeNotFoundError("no episode has that episode_id")
     require_unit(principal, episode.unit)
     return episode
 
