@@ -43,7 +43,7 @@ def routes(service: str) -> Iterator[tuple[str, str]]:
     app = module.create_app(module.Settings(**_PLACEHOLDER_ENV))
     for route in iter_route_contexts(app.routes):
         for method in sorted(set(route.methods or ()) - {"HEAD", "OPTIONS"}):
-            yield method, route.path
+            yield method, str(route.path)
 
 
 def filled(path: str) -> str:
@@ -162,7 +162,7 @@ async def test_an_agency_token_is_confined_to_its_jurisdiction_in_every_service(
         *[(s, "POST", "/v1/tokens", {"agency": "hanoi-dolisa", "units": ["VN"]}, None) for s in SERVICES],
         *[(s, "DELETE", f"/v1/tokens/{issued['token_id']}", None, None) for s in SERVICES],
     ]
-    bodies = {
+    bodies: dict[str, dict[str, Any]] = {
         "/v1/persons": {"national_id": "0" * 12, "sex": "male", "birth_year": 1990, "residence_unit": BIEN_HOA},
         "/v1/admissions": {
             "subject": subject,
