@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import Suite, isolated_suite
+from tests.e2e.conftest import producer as producer  # a plain producer, as an outside agency or an attacker
 from tests.infra import Infra
 
 LOGS = "security-logs"
