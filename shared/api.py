@@ -29,6 +29,15 @@ def _not_in_future(day: date) -> date:
     return day
 
 
+def _without_nul(text: str) -> str:
+    # PostgreSQL cannot store NUL in text: refused as a field error rather than failing the request.
+    if "\x00" in text:
+        raise ValueError("must not contain the NUL character")
+    return text
+
+
+#: Free text an agency writes (a decision reference, a facility's name, a plan's title).
+Text = Annotated[str, AfterValidator(_without_nul)]
 Ward = Annotated[
     str, Field(pattern=r"^\d{5}$", description="Current commune/ward code."), AfterValidator(_current_ward)
 ]

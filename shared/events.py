@@ -89,8 +89,18 @@ WardCode = Annotated[
 ]
 
 
+def _without_nul(value: object) -> object:
+    # PostgreSQL cannot store NUL in text: an event carrying one could never be recorded, and its batch would fail
+    # and be redelivered for ever. Refused here, it is dead-lettered as invalid_event (or answered 422).
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("must not contain the NUL character")
+    return value
+
+
 class _Data(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    _no_nul = field_validator("*")(_without_nul)
 
 
 def _when_modality(modalities: list[JsonValue], then: JsonDict) -> JsonDict:
@@ -235,6 +245,8 @@ class _Envelope(BaseModel):
     time: AwareDatetime = Field(description="When the event happened (RFC 3339).")
     datacontenttype: Literal["application/json"] = Field(description="Media type of data.")
     dataschema: str | None = Field(default=None, max_length=200, description="Optional schema URI of data.")
+
+    _no_nul = field_validator("*")(_without_nul)
 
     @model_validator(mode="after")
     def _extension_names(self) -> _Envelope:

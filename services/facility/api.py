@@ -13,7 +13,7 @@ from services.facility import db, domain
 from services.facility.domain import FacilityNotFoundError, ResidentNotFoundError
 from services.facility.models import Resident, audit_log
 from shared import units
-from shared.api import Day, IsoDay, Ward, refusals
+from shared.api import Day, IsoDay, Text, Ward, refusals
 from shared.audit import audit
 from shared.auth import CurrentPrincipal, Principal, require_unit
 from shared.events import (
@@ -44,13 +44,13 @@ class CensusOut(BaseModel):
 class TransferIn(BaseModel):
     transferred_on: Day
     to_facility_id: Identifier = Field(description="Registered facility the resident moves to.")
-    reason: str = Field(min_length=1, max_length=200, description="Why the resident is moved.")
+    reason: Text = Field(min_length=1, max_length=200, description="Why the resident is moved.")
 
 
 class DischargeIn(BaseModel):
     completed_on: Day
     outcome: Outcome
-    vocational_training: str | None = Field(
+    vocational_training: Text | None = Field(
         default=None, min_length=1, max_length=120, description="Trade learned during treatment, if any."
     )
     return_unit: Ward = Field(description="The commune/ward the person returns to.")

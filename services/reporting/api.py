@@ -81,16 +81,16 @@ class IndicatorList(BaseModel):
     indicators: list[IndicatorValue]
 
 
-def checked_unit(unit: str) -> str:
-    """A unit code the views know, or 400 saying what is wrong with it."""
+def checked_unit(unit: str, field: str = "unit") -> str:
+    """A unit code the views know, or 400 saying what is wrong with the `field` that gave it (never echoing it)."""
     if units.exists(unit):
         return unit
     if (successor := units.legacy_province(unit)) is not None:
-        detail = f"unit is a province code from before 1 July 2025; it is now part of {successor}"
+        detail = f"{field} is a province code from before 1 July 2025; it is now part of {successor}"
     elif (ward := units.legacy_ward(unit)) is not None:
-        detail = f"unit is a ward code from before 1 July 2025; it is now part of ward {ward}"
+        detail = f"{field} is a ward code from before 1 July 2025; it is now part of ward {ward}"
     else:
-        detail = "unit is not VN, a current province code (2 digits) or a current ward code (5 digits)"
+        detail = f"{field} is not VN, a current province code (2 digits) or a current ward code (5 digits)"
     raise HTTPException(status.HTTP_400_BAD_REQUEST, detail)
 
 

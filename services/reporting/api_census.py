@@ -31,6 +31,7 @@ from shared.auth import CurrentPrincipal, Principal, require_unit
 from shared.events import Modality, Outcome
 
 router = APIRouter(prefix="/v1", tags=["reporting"])
+FACILITY_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
 TOTAL = "total"
 
 
@@ -68,7 +69,10 @@ async def get_census(
     request: Request,
     on: Annotated[IsoDay, Query(description="The date (YYYY-MM-DD): admitted on or before it and not ended by it.")],
     unit: Annotated[str | None, Query(description="A ward, a province or VN.", max_length=8)] = None,
-    facility: Annotated[str | None, Query(description="A facility id, instead of a unit.", max_length=64)] = None,
+    facility: Annotated[
+        str | None,
+        Query(description="A facility id, instead of a unit.", pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"),
+    ] = None,
     format: FormatParam = "json",
     lang: LangParam = "en",
     as_of: AsOfParam = None,

@@ -163,6 +163,21 @@ def wrong_topics(draw: st.DrawFn) -> Bad:
     return Bad(elsewhere, json.dumps(event).encode(), "wrong_topic")
 
 
+@st.composite
+def nul_characters(draw: st.DrawFn) -> Bad:
+    """A valid event with a NUL character in a string PostgreSQL would be asked to store: the id every inbox keeps,
+    or intake's legal basis. PostgreSQL refuses NUL in text, so unless the contract does first, the batch fails
+    and is redelivered for ever."""
+    topic, event = draw(valid_events())
+    if "legal_basis" in event["data"] and event["data"]["legal_basis"] and draw(st.booleans()):
+        fields, name = event["data"], "legal_basis"
+    else:
+        fields, name = event, "id"
+    at = draw(st.integers(0, len(fields[name])))
+    fields[name] = fields[name][:at] + "\x00" + fields[name][at:]
+    return Bad(topic, json.dumps(event).encode(), "invalid_event")
+
+
 #: Each kind of bad record and how many hypothesis draws.
 KINDS = {
     "not JSON": (not_json(), 240),
@@ -172,6 +187,7 @@ KINDS = {
     "dates in the future": (future_dates(), 160),
     "unknown wards": (unknown_wards(), 160),
     "on the wrong topic": (wrong_topics(), 80),
+    "NUL characters": (nul_characters(), 40),
 }
 
 
