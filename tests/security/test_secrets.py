@@ -50,6 +50,7 @@ async def test_no_national_id_name_or_token_is_kept_published_logged_or_answered
         episode = await admitted(intake, subjects[0], "2024-04-01", "hn-cs3")
         await resident(secured, episode)
         assert (await discharge(facility, episode, "2024-10-01")).status_code == 201
+        reliability.tally("events_sent", 2)
 
         # Refused, each carrying a national ID or a name where it does not belong.
         refused = [
