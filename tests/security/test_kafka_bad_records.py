@@ -145,7 +145,7 @@ def future_dates(draw: st.DrawFn) -> Bad:
     return Bad(topic, json.dumps(event).encode(), "future_date")
 
 
-UNKNOWN_WARDS = st.from_regex(r"\A\d{5}\Z").filter(lambda code: units.current_ward(code) is None)
+UNKNOWN_WARDS = st.from_regex(r"\A[0-9]{5}\Z").filter(lambda code: units.current_ward(code) is None)
 
 
 @st.composite
