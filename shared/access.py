@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import sqlalchemy as sa
 from alembic import op
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 from faststream.kafka import KafkaRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import ARRAY, Column, DateTime, MetaData, Table, Text, select
@@ -210,6 +210,7 @@ class Authenticator:
 # --- HTTP: the national operator issues, lists and revokes agency tokens on any service --------------------
 
 router = APIRouter(prefix="/v1/tokens", tags=["access"])
+TokenId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="The token's id, as issued.")]
 
 
 class TokenRequest(BaseModel):
@@ -307,13 +308,13 @@ async def list_tokens(principal: CurrentPrincipal, request: Request) -> list[Tok
     responses={403: {}, 404: {}},
     summary="Revoke an agency token (operator only); every service refuses it within seconds",
 )
-async def revoke_token(token_id: str, principal: CurrentPrincipal, request: Request) -> Response:
+async def revoke_token(token_id: TokenId, principal: CurrentPrincipal, request: Request) -> Response:
     _operator(principal)
     runtime, access = _runtime(request)
     async with runtime.sessions.begin() as session:
         known = await session.scalar(select(access.tokens.c.token_id).where(access.tokens.c.token_id == token_id))
         if known is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no token {token_id!r}")
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such token_id")
         revoked = _signed(access.key, TokenRevoked, token_id=token_id, revoked_at=datetime.now(UTC))
         event = new_event(revoked, subject=token_id, source=SOURCE)
         await record(session, access.tokens, [event])

@@ -10,6 +10,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared import units
+from shared.api import known_query_parameters
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ async def current_principal(
             "the bearer token is not valid",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    known_query_parameters(request)
     return principal
 
 

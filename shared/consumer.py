@@ -38,7 +38,16 @@ MAX_RECORD_BYTES = 64 * 1024
 DATE_SLACK = timedelta(days=1)
 
 #: Every reason a record is dead-lettered for (services' own checks included), so each counter starts at zero.
-REASONS = ("oversized", "invalid_json", "invalid_event", "wrong_topic", "future_date", "unknown_unit", "unmatched")
+REASONS = (
+    "oversized",
+    "invalid_json",
+    "invalid_event",
+    "wrong_topic",
+    "future_date",
+    "unknown_unit",
+    "unmatched",
+    "unknown_facility",
+)
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 Apply = Callable[[AsyncSession, list[Event]], Awaitable[None]]

@@ -89,8 +89,18 @@ WardCode = Annotated[
 ]
 
 
+def _without_nul(value: object) -> object:
+    # PostgreSQL cannot store NUL in text: an event carrying one could never be recorded, and its batch would fail
+    # and be redelivered for ever. Refused here, it is dead-lettered as invalid_event (or answered 422).
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("must not contain the NUL character")
+    return value
+
+
 class _Data(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    _no_nul = field_validator("*")(_without_nul)
 
 
 def _when_modality(modalities: list[JsonValue], then: JsonDict) -> JsonDict:
@@ -236,11 +246,13 @@ class _Envelope(BaseModel):
     datacontenttype: Literal["application/json"] = Field(description="Media type of data.")
     dataschema: str | None = Field(default=None, max_length=200, description="Optional schema URI of data.")
 
+    _no_nul = field_validator("*")(_without_nul)
+
     @model_validator(mode="after")
     def _extension_names(self) -> _Envelope:
         for name in self.model_extra or {}:
             if not _EXTENSION_NAME.match(name):
-                raise ValueError(f"{name!r} is not a valid CloudEvents attribute name")
+                raise ValueError("an extension attribute name is not 1-20 characters a-z, 0-9 (CloudEvents)")
         return self
 
 

@@ -1,6 +1,7 @@
 """Parking: an event that follows something not yet seen (a `completed` before its `admitted`) waits in the
 service's `parked_events` table, in the transaction that claimed it, and is applied in the transaction that
-applies what it waits for. One left waiting past the configured time goes to the dead-letter topic as `unmatched`.
+applies what it waits for. One left waiting past the configured time goes to the dead-letter topic as `unmatched`
+(`unknown_facility` when what it waited for is the registration of its facility).
 
 A service applies one event at a time and says what became of it: `Applied(releases=...)` names what other
 events may have been waiting for (`episode:<id>`, `facility:<id>`), `Wait(key)` parks the event until then.
@@ -52,6 +53,11 @@ ApplyOne = Callable[[AsyncSession, Event], Awaitable[Applied | Wait]]
 def episode(episode_id: str) -> str:
     """The parking key of everything that happens to one episode."""
     return f"episode:{episode_id}"
+
+
+def facility(facility_id: str) -> str:
+    """The parking key of admissions into a facility not registered yet; dead-lettered as `unknown_facility`."""
+    return f"facility:{facility_id}"
 
 
 def parked_events_table(metadata: MetaData) -> Table:
@@ -231,6 +237,9 @@ class Parking:
         record: ConsumerRecord[bytes, bytes] = ConsumerRecord(
             topic_of(row.event_type, self.topic_prefix), -1, -1, 0, 0, row.subject.encode(), row.payload, None, 0, 0, ()
         )
+        if row.awaiting.startswith(facility("")):  # nobody registered the facility it names
+            detail = f"data.facility_id: no facility of that id was registered while it waited, since {row.parked_at}"
+            return Rejection(record, "unknown_facility", detail)
         detail = f"waited since {row.parked_at} for {row.awaiting}, which never arrived"
         return Rejection(record, "unmatched", detail)
 

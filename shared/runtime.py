@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from shared.access import build_access
 from shared.access import router as access_router
 from shared.access import subscriber as access_subscriber
+from shared.api import document_refusals
 from shared.consumer import DeadLetters
 from shared.database import create_engine, migrate, sessions, unavailable
 from shared.events import CONTENT_TYPE, DEADLETTER_TOPIC, EVENT_MODELS, topic_of
@@ -156,6 +157,7 @@ def create_service_app(
     for router in (*routers, access_router):
         app.include_router(router)
     instrument_http(app, runtime.metrics)
+    document_refusals(app)
     return app
 
 

@@ -10,8 +10,12 @@ import unicodedata
 from contextlib import closing
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vietnam_provinces import Province, Ward
+
+if TYPE_CHECKING:
+    from shared.events import Event
 
 COUNTRY = "VN"
 
@@ -167,3 +171,17 @@ def legacy_province(code: str) -> str | None:
 def current_ward(code: str) -> str | None:
     """A ward code as today's ward: itself when current, else its successor when an old code, else None."""
     return code if is_ward(code) else legacy_ward(code)
+
+
+#: The fields of event data that name a ward.
+_WARD_FIELDS = ("unit", "return_unit")
+
+
+def unknown_ward(event: Event) -> tuple[str, str] | None:
+    """`Consumer` check: an event placed in a ward that is neither current nor an old code mapped to a current one
+    can never be counted or managed anywhere, so every service dead-letters it as `unknown_unit`."""
+    for field in _WARD_FIELDS:
+        code = getattr(event.data, field, None)
+        if isinstance(code, str) and current_ward(code) is None:
+            return "unknown_unit", f"data.{field}: neither a current nor a pre-July-2025 ward code"
+    return None

@@ -67,7 +67,7 @@ async def _out(s: AsyncSession, case: AftercareCase) -> CaseOut:
 async def _case(s: AsyncSession, episode_id: str, principal: Principal, *, lock: bool = False) -> AftercareCase:
     case = await db.get_case(s, episode_id, lock=lock)
     if case is None:
-        raise CaseNotFoundError(f"no post-treatment management follows episode {episode_id} (yet)")
+        raise CaseNotFoundError("no post-treatment management follows that episode_id (yet)")
     require_unit(principal, case.unit)
     return case
 

@@ -13,7 +13,7 @@ from services.facility import db, domain
 from services.facility.domain import FacilityNotFoundError, ResidentNotFoundError
 from services.facility.models import Resident, audit_log
 from shared import units
-from shared.api import Day, Ward, refusals
+from shared.api import Day, IsoDay, Text, Ward, refusals
 from shared.audit import audit
 from shared.auth import CurrentPrincipal, Principal, require_unit
 from shared.events import (
@@ -44,13 +44,13 @@ class CensusOut(BaseModel):
 class TransferIn(BaseModel):
     transferred_on: Day
     to_facility_id: Identifier = Field(description="Registered facility the resident moves to.")
-    reason: str = Field(min_length=1, max_length=200, description="Why the resident is moved.")
+    reason: Text = Field(min_length=1, max_length=200, description="Why the resident is moved.")
 
 
 class DischargeIn(BaseModel):
     completed_on: Day
     outcome: Outcome
-    vocational_training: str | None = Field(
+    vocational_training: Text | None = Field(
         default=None, min_length=1, max_length=120, description="Trade learned during treatment, if any."
     )
     return_unit: Ward = Field(description="The commune/ward the person returns to.")
@@ -89,12 +89,12 @@ async def get_census(
     principal: CurrentPrincipal,
     sessions: Sessions,
     facility_id: Annotated[str, Query(pattern=_ID, description="The facility.")],
-    on: Annotated[date, Query(description="The day, YYYY-MM-DD.")],
+    on: Annotated[IsoDay, Query(description="The day, YYYY-MM-DD.")],
 ) -> CensusOut:
     async with sessions() as s:
         facility = await db.get_facility(s, facility_id)
         if facility is None:
-            raise FacilityNotFoundError(f"no facility {facility_id}")
+            raise FacilityNotFoundError("no facility has that facility_id")
         require_unit(principal, facility.unit)
         residents = await db.census(s, facility_id, on)
     return CensusOut(facility_id=facility_id, on=on, residents=residents, capacity=facility.capacity)
@@ -207,7 +207,7 @@ def _valid(model: type[_Data], fields: dict[str, object]) -> _Data:
 async def _resident(s: AsyncSession, episode_id: str, *, lock: bool = False) -> Resident:
     resident = await db.get_resident(s, episode_id, lock=lock)
     if resident is None:
-        raise ResidentNotFoundError(f"episode {episode_id} has no resident here (yet)")
+        raise ResidentNotFoundError("the episode has no resident here (yet)")
     return resident
 
 

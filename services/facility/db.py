@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.facility import domain
 from services.facility.models import CommunityEpisode, Facility, Resident, Stay, outbox
+from shared import parking
 from shared.events import AdmittedEvent, CompletedEvent, Event, TransferredEvent
 from shared.inbox import claim
 from shared.outbox import add_to_outbox
@@ -27,7 +28,7 @@ def _ids(event: Event) -> dict[str, str]:
 
 def awaiting_facility(facility_id: str) -> str:
     """The parking key of admissions into a facility not registered yet."""
-    return f"facility:{facility_id}"
+    return parking.facility(facility_id)
 
 
 async def get_facility(session: AsyncSession, facility_id: str, *, lock: bool = False) -> Facility | None:

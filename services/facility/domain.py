@@ -112,7 +112,7 @@ def check_transfer(
     if on < current.started_on:
         raise DateOrderError(f"transferred_on is before the current stay began on {current.started_on}")
     if capacity is None:
-        raise FacilityNotRegisteredError(f"to_facility_id {to_facility} is not a registered facility")
+        raise FacilityNotRegisteredError("to_facility_id is not a registered facility")
     if current.modality not in capacity:
         raise ModalityNotOfferedError(f"facility {to_facility} does not offer {current.modality}")
     if occupied >= capacity[current.modality]:

@@ -9,6 +9,7 @@ from shared.consumer import Consumer, Record, batch_subscriber
 from shared.events import TOPICS
 from shared.parking import Parking
 from shared.runtime import Runtime
+from shared.units import unknown_ward
 
 
 def build_router(runtime: Runtime, parking: Parking) -> KafkaRouter:
@@ -18,6 +19,7 @@ def build_router(runtime: Runtime, parking: Parking) -> KafkaRouter:
         runtime.dead_letters,
         runtime.metrics,
         topic_prefix=runtime.settings.topic_prefix,
+        check=unknown_ward,
     )
     router = KafkaRouter()
     topics = [TOPICS[t] for t in ("vn.rehab.admitted.v1", "vn.rehab.transferred.v1", "vn.rehab.completed.v1")]

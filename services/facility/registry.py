@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.facility import db, domain
 from services.facility.domain import FacilityExistsError, FacilityNotFoundError
 from services.facility.models import Facility, audit_log
-from shared.api import Ward, refusals
+from shared.api import Text, Ward, refusals
 from shared.audit import audit
 from shared.auth import CurrentPrincipal, Principal, require_unit
 from shared.events import FacilityModality, FacilityRegistered, Identifier, new_event
@@ -27,7 +27,7 @@ Places = Annotated[int, Field(ge=0, le=100_000)]
 
 
 class FacilityIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200, description="Official name of the facility.")
+    name: Text = Field(min_length=1, max_length=200, description="Official name of the facility.")
     unit: Ward = Field(description="The commune/ward the facility is in; its agencies manage the entry.")
     capacity: dict[FacilityModality, Places] = Field(
         min_length=1, description="Places per modality offered; the modalities the facility offers are its keys."
@@ -87,7 +87,7 @@ async def _save(
         existing = await db.get_facility(s, facility_id, lock=True)
         if existing is not None:
             if new_only:
-                raise FacilityExistsError(f"facility {facility_id} is registered already; PUT changes it")
+                raise FacilityExistsError("facility_id is registered already; PUT changes it")
             require_unit(principal, existing.unit)
             if (existing.name, existing.unit, existing.capacity) == (body.name, body.unit, body.capacity):
                 return False
@@ -117,7 +117,7 @@ async def _read(request: Request, facility_id: str) -> FacilityOut:
     async with _runtime(request)[0].sessions() as s:
         facility = await db.get_facility(s, facility_id)
         if facility is None:
-            raise FacilityNotFoundError(f"no facility {facility_id}")
+            raise FacilityNotFoundError("no facility has that facility_id")
         return _out(facility)
 
 

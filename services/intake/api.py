@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.intake import db, domain
 from services.intake.domain import EpisodeNotFoundError, pseudonymise
 from services.intake.models import Episode, audit_log
-from shared.api import Day, Ward, invalid, refusals
+from shared.api import Day, Text, Ward, invalid, refusals
 from shared.audit import audit
 from shared.auth import CurrentPrincipal, Principal, require_unit
 from shared.events import (
@@ -61,7 +61,7 @@ class AdmissionIn(BaseModel):
         "or for methadone dispensed at a facility; absent for voluntary_community.",
     )
     substances: list[Substance] = Field(min_length=1, description="Substances used, the primary first.")
-    legal_basis: str | None = Field(default=None, description="Decision reference; required for compulsory.")
+    legal_basis: Text | None = Field(default=None, description="Decision reference; required for compulsory.")
     service_point_id: Identifier | None = Field(
         default=None,
         description="Commune service point: required for voluntary_community, or for methadone dispensed there.",
@@ -81,7 +81,7 @@ class AdmissionOut(BaseModel):
 class CompletionIn(BaseModel):
     completed_on: Day
     outcome: Outcome
-    vocational_training: str | None = Field(
+    vocational_training: Text | None = Field(
         default=None, min_length=1, max_length=120, description="Trade learned during treatment, if any."
     )
     return_unit: Ward = Field(description="The commune/ward the person returns to.")
@@ -238,7 +238,7 @@ async def get_episode(episode_id: EpisodeId, principal: CurrentPrincipal, sessio
 async def _episode(s: AsyncSession, episode_id: str, principal: Principal, *, lock: bool = False) -> Episode:
     episode = await db.get_episode(s, episode_id, lock=lock)
     if episode is None:
-        raise EpisodeNotFoundError(f"no episode {episode_id}")
+        raise EpisodeNotFoundError("no episode has that episode_id")
     require_unit(principal, episode.unit)
     return episode
 

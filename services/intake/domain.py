@@ -83,7 +83,7 @@ def check_facility(modality: str, facility_id: str | None, offered: Collection[s
     if facility_id is None:
         return
     if offered is None:
-        raise FacilityNotRegisteredError(f"facility {facility_id} is not registered with the facility service")
+        raise FacilityNotRegisteredError("facility_id is not registered with the facility service")
     if modality not in offered:
         raise ModalityNotOfferedError(f"facility {facility_id} does not offer {modality}")
 
@@ -104,7 +104,7 @@ def previous_episode(requested: str | None, episodes: Sequence[EpisodeState]) ->
     the person's latest episode followed by a relapse that no later admission follows yet."""
     if requested is not None:
         if requested not in {e.episode_id for e in episodes}:
-            raise PreviousEpisodeError(f"previous_episode_id {requested} is not an episode of this person")
+            raise PreviousEpisodeError("previous_episode_id is not an episode of this person")
         return requested
     followed = {e.previous_episode_id for e in episodes}
     relapsed = [e for e in episodes if e.relapsed_on is not None and e.episode_id not in followed]

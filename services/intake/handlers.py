@@ -8,6 +8,7 @@ from shared.consumer import Consumer, Record, batch_subscriber
 from shared.events import EVENT_TOPICS
 from shared.parking import Parking
 from shared.runtime import Runtime
+from shared.units import unknown_ward
 
 TOPICS = [
     EVENT_TOPICS[t]
@@ -27,6 +28,7 @@ def build_router(runtime: Runtime, parking: Parking) -> KafkaRouter:
         runtime.dead_letters,
         runtime.metrics,
         topic_prefix=runtime.settings.topic_prefix,
+        check=unknown_ward,
     )
     router = KafkaRouter()
 

@@ -14,8 +14,17 @@ from services.reporting import queries
 from services.reporting.catalogue import CATALOGUE, COUNT_LABELS, Counts, Indicator
 from services.reporting.domain import Period, PeriodError, achievement_pct, parse_period
 from services.reporting.figures import Figure, figures
-from services.reporting.tables import csv_response, withheld_indicators, withheld_parts, xlsx_response
+from services.reporting.tables import (
+    CSV,
+    XLSX,
+    as_tables,
+    csv_response,
+    withheld_indicators,
+    withheld_parts,
+    xlsx_response,
+)
 from shared import units
+from shared.api import IsoDay
 from shared.auth import CurrentPrincipal, require_unit
 from shared.runtime import session
 
@@ -32,7 +41,7 @@ FormatParam = Annotated[Literal["json", "csv"], Query(description="Response form
 TableFormatParam = Annotated[Literal["json", "csv", "xlsx"], Query(description="Response format.")]
 LangParam = Annotated[Literal["en", "vi"], Query(description="Language of CSV column headers and labels.")]
 AsOfParam = Annotated[
-    date | None,
+    IsoDay | None,
     Query(description="Figures as they were known on this date (YYYY-MM-DD), by when agencies recorded events."),
 ]
 SuppressParam = Annotated[
@@ -72,16 +81,16 @@ class IndicatorList(BaseModel):
     indicators: list[IndicatorValue]
 
 
-def checked_unit(unit: str) -> str:
-    """A unit code the views know, or 400 saying what is wrong with it."""
+def checked_unit(unit: str, field: str = "unit") -> str:
+    """A unit code the views know, or 400 saying what is wrong with the `field` that gave it (never echoing it)."""
     if units.exists(unit):
         return unit
     if (successor := units.legacy_province(unit)) is not None:
-        detail = f"unit {unit!r} is a province code from before 1 July 2025; it is now part of {successor}"
+        detail = f"{field} is a province code from before 1 July 2025; it is now part of {successor}"
     elif (ward := units.legacy_ward(unit)) is not None:
-        detail = f"unit {unit!r} is a ward code from before 1 July 2025; it is now part of ward {ward}"
+        detail = f"{field} is a ward code from before 1 July 2025; it is now part of ward {ward}"
     else:
-        detail = f"unit {unit!r} is not VN, a current province code (2 digits) or a current ward code (5 digits)"
+        detail = f"{field} is not VN, a current province code (2 digits) or a current ward code (5 digits)"
     raise HTTPException(status.HTTP_400_BAD_REQUEST, detail)
 
 
@@ -95,7 +104,7 @@ def checked_period(text: str) -> Period:
 def checked_indicator(indicator_id: str) -> Indicator:
     indicator = CATALOGUE.get(indicator_id)
     if indicator is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no indicator {indicator_id!r}; GET /v1/catalogue lists them")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no indicator has that indicator_id; see GET /v1/catalogue")
     return indicator
 
 
@@ -194,7 +203,7 @@ def _csv(values: list[IndicatorValue], lang: str) -> Response:
 @router.get(
     "/indicators",
     response_model=IndicatorList,
-    responses={400: {}, 403: {}},
+    responses={200: as_tables(CSV, XLSX), 400: {}, 403: {}},
     summary="Every indicator for a unit and a period",
 )
 async def list_indicators(
@@ -222,7 +231,7 @@ async def list_indicators(
 @router.get(
     "/indicators/{indicator_id}",
     response_model=IndicatorValue,
-    responses={400: {}, 403: {}, 404: {}},
+    responses={200: as_tables(CSV), 400: {}, 403: {}, 404: {}},
     summary="One indicator for a unit and a period",
 )
 async def get_indicator(
@@ -265,7 +274,7 @@ class Breakdown(BaseModel):
 @router.get(
     "/indicators/{indicator_id}/units",
     response_model=Breakdown,
-    responses={400: {}, 403: {}, 404: {}},
+    responses={200: as_tables(CSV), 400: {}, 403: {}, 404: {}},
     summary="One indicator for a unit and each of its provinces or wards",
 )
 async def get_breakdown(
@@ -283,7 +292,7 @@ async def get_breakdown(
     indicator = checked_indicator(indicator_id)
     require_unit(principal, checked_unit(unit))
     if units.is_ward(unit):
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"unit {unit!r} is a ward: it has no smaller units")
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "unit is a ward: it has no smaller units")
     parsed = checked_period(period)
     children = sorted(units.provinces()) if unit == units.COUNTRY else units.wards_of(unit)
     async with sessions() as s:

@@ -24,12 +24,14 @@ from services.reporting.api import (
 )
 from services.reporting.catalogue import CENSUS_LABELS, OUTCOME_LABELS
 from services.reporting.domain import percentage
-from services.reporting.tables import csv_response, withheld_parts
+from services.reporting.tables import CSV, as_tables, csv_response, withheld_parts
 from shared import units
+from shared.api import IsoDay
 from shared.auth import CurrentPrincipal, Principal, require_unit
 from shared.events import Modality, Outcome
 
 router = APIRouter(prefix="/v1", tags=["reporting"])
+FACILITY_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
 TOTAL = "total"
 
 
@@ -58,16 +60,19 @@ def _scope(principal: Principal) -> list[str] | None:
 @router.get(
     "/census",
     response_model=Census,
-    responses={400: {}, 403: {}},
+    responses={200: as_tables(CSV), 400: {}, 403: {}},
     summary="Residents by modality on a date: of a unit (by managing unit) or of a facility (after transfers)",
 )
 async def get_census(
     principal: CurrentPrincipal,
     sessions: Sessions,
     request: Request,
-    on: Annotated[date, Query(description="The date (YYYY-MM-DD): admitted on or before it and not ended by it.")],
+    on: Annotated[IsoDay, Query(description="The date (YYYY-MM-DD): admitted on or before it and not ended by it.")],
     unit: Annotated[str | None, Query(description="A ward, a province or VN.", max_length=8)] = None,
-    facility: Annotated[str | None, Query(description="A facility id, instead of a unit.", max_length=64)] = None,
+    facility: Annotated[
+        str | None,
+        Query(description="A facility id, instead of a unit.", pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"),
+    ] = None,
     format: FormatParam = "json",
     lang: LangParam = "en",
     as_of: AsOfParam = None,
@@ -139,7 +144,7 @@ class Discharges(BaseModel):
 @router.get(
     "/discharges",
     response_model=Discharges,
-    responses={400: {}, 403: {}},
+    responses={200: as_tables(CSV), 400: {}, 403: {}},
     summary="Discharges by modality and outcome, completion rates and median length of stay",
 )
 async def get_discharges(

@@ -44,8 +44,8 @@ async def list_units(
 ) -> UnitList:
     if within is None:
         return UnitList(within=None, units=[Unit(code=u, name=units.name(u)) for u in sorted(principal.jurisdiction)])
-    require_unit(principal, checked_unit(within))
+    require_unit(principal, checked_unit(within, "within"))
     if units.is_ward(within):
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"unit {within!r} is a ward: it has no smaller units")
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "within is a ward: it has no smaller units")
     children = sorted(units.provinces()) if within == units.COUNTRY else units.wards_of(within)
     return UnitList(within=within, units=[Unit(code=u, name=units.name(u)) for u in children])

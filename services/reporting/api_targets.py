@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from services.reporting import queries
 from services.reporting.api import Labels, Sessions, checked_indicator, checked_period, checked_unit
 from services.reporting.catalogue import CATALOGUE, COUNT_LABELS, MODALITY_LABELS
+from shared.api import Text
 from shared.audit import audit
 from shared.auth import CurrentPrincipal, require_unit
 
@@ -21,7 +22,7 @@ class TargetIn(BaseModel):
     unit: str = Field(max_length=8, description="A ward, a province or VN.")
     period: str = Field(max_length=32, description="The plan period, e.g. 2016/2020 or 2024-H1.")
     value: int = Field(ge=0, le=10**9, description="The target count.")
-    source_document: str = Field(
+    source_document: Text = Field(
         min_length=1, max_length=300, description='The plan that sets it, e.g. "Kế hoạch số 1009/KH-UBND".'
     )
 

@@ -61,14 +61,14 @@ def add_months(month: date, n: int) -> date:
 def _parse_single(text: str) -> Period:
     match = _SINGLE.match(text)
     if match is None:
-        raise PeriodError(f"period {text!r} is not YYYY, YYYY-Hn, YYYY-Qn or YYYY-MM")
+        raise PeriodError("period is not YYYY, YYYY-Hn, YYYY-Qn or YYYY-MM")
     year = int(match["year"])
     if year < 1900:
-        raise PeriodError(f"period {text!r} is before 1900")
+        raise PeriodError("period is before 1900")
     if match["month"]:
         month = int(match["month"])
         if not 1 <= month <= 12:
-            raise PeriodError(f"period {text!r} has no month {month}")
+            raise PeriodError("period names a month that does not exist")
         first = date(year, month, 1)
         return Period(first, first)
     if match["half"]:
@@ -87,7 +87,7 @@ def parse_period(text: str) -> Period:
         return _parse_single(text)
     first, last = _parse_single(start).first, _parse_single(end).last
     if last < first:
-        raise PeriodError(f"period {text!r} ends before it starts")
+        raise PeriodError("period ends before it starts")
     return Period(first, last)
 
 

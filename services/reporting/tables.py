@@ -42,6 +42,14 @@ HEADERS: dict[str, tuple[str, str]] = {
 }
 
 
+def as_tables(*media_types: str) -> dict[str, Any]:
+    """The `responses=` entry of 200 for an endpoint that answers as a table too (`format=csv` or `xlsx`)."""
+    return {"content": {m: {"schema": {"type": "string", "format": "binary"}} for m in media_types}}
+
+
+CSV = "text/csv"
+
+
 def csv_response(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], lang: str) -> Response:
     """A CSV table; `lang=vi` gives Vietnamese column headers (values stay machine-readable)."""
     out = io.StringIO()

@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaProducer
 
 from hoinhap.local import psql_params
 from shared.events import TokenRevoked, new_event, serialize
+from tests import reliability
 from tests.e2e.conftest import Suite, eventually
 from tests.e2e.test_skeleton import BIEN_HOA, HOAN_KIEM, Record, a_national_id, records_of
 
@@ -48,11 +49,13 @@ async def test_an_agency_token_works_everywhere_within_its_jurisdiction_only(sui
         outside = await intake.post("/v1/persons", json={**person, "residence_unit": BIEN_HOA})
         assert outside.status_code == 403
         assert "outside the jurisdiction" in outside.json()["detail"]
+        reliability.tally("denied.cross_jurisdiction")
 
         assert await status_of(reporting, "/v1/indicators/admissions.total") == 200
         for unit in ("75", "VN", BIEN_HOA):
             response = await reporting.get("/v1/indicators", params={"unit": unit, "period": "2024"})
             assert response.status_code == 403, unit
+            reliability.tally("denied.cross_jurisdiction")
         assert (await reporting.post("/v1/tokens", json={"agency": "x1", "units": ["01"]})).status_code == 403
 
     conn = await asyncpg.connect(**psql_params(suite.infra.database_url))
@@ -72,6 +75,7 @@ async def test_requests_without_a_valid_token_are_refused(suite: Suite) -> None:
             response = await client.get("/v1/indicators", params={"unit": "01", "period": "2024"})
         assert response.status_code == 401
         assert response.headers["www-authenticate"] == "Bearer"
+        reliability.tally("denied.unauthenticated")
     async with as_agency(suite, "intake", None) as anonymous:
         assert (await anonymous.get("/healthz")).status_code == 200
         assert (await anonymous.get("/metrics")).status_code == 200
@@ -135,3 +139,4 @@ async def test_a_revoked_token_is_refused_by_every_service_and_a_forged_revocati
                 return await status_of(client, "/v1/tokens")
 
             assert await eventually(refused, 401) == 401, service
+            reliability.tally("denied.unauthenticated")

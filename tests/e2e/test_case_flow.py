@@ -190,7 +190,7 @@ async def test_the_rules_refuse_with_the_field_and_the_reason(suite: Suite) -> N
         unregistered = await admit(intake, subject, "2016-04-01", "f-nowhere", modality="voluntary_facility")
         assert (unregistered.status_code, unregistered.json()["detail"]) == (
             409,
-            "facility f-nowhere is not registered with the facility service",
+            "facility_id is not registered with the facility service",
         )
         not_offered = await admit(intake, subject, "2016-04-01", cs)
         assert (not_offered.status_code, not_offered.json()["detail"]) == (

@@ -69,7 +69,7 @@ def test_leaving_ends_the_open_stay_not_before_it_began() -> None:
 def test_a_transfer_goes_to_a_registered_facility_offering_the_modality_with_a_free_place() -> None:
     stays = [Stay("a", "compulsory", JAN)]
     assert check_transfer(stays, MAR, "b", {"compulsory": 10}, 9) == stays[0]
-    with pytest.raises(FacilityNotRegisteredError, match="to_facility_id b is not a registered facility"):
+    with pytest.raises(FacilityNotRegisteredError, match="to_facility_id is not a registered facility"):
         check_transfer(stays, MAR, "b", None, 0)
     with pytest.raises(ModalityNotOfferedError, match="b does not offer compulsory"):
         check_transfer(stays, MAR, "b", {"voluntary_facility": 10}, 0)

@@ -71,7 +71,7 @@ def test_residential_treatment_takes_no_service_point() -> None:
 
 
 def test_a_facility_must_be_registered_and_offer_the_modality() -> None:
-    with pytest.raises(FacilityNotRegisteredError, match="facility f1 is not registered"):
+    with pytest.raises(FacilityNotRegisteredError, match="facility_id is not registered"):
         check_facility("compulsory", "f1", None)
     with pytest.raises(ModalityNotOfferedError, match="f1 does not offer compulsory"):
         check_facility("compulsory", "f1", ["voluntary_facility", "methadone"])
