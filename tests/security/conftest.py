@@ -3,6 +3,7 @@ publish and search never mixes with the other tests' data."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from tests.e2e.conftest import producer as producer  # a plain producer, as an o
 from tests.infra import Infra
 
 LOGS = "security-logs"
+#: The same inputs on every run (CI must not fail by chance); HOINHAP_FUZZ_RANDOM=1 explores new ones.
+DERANDOMIZE = os.environ.get("HOINHAP_FUZZ_RANDOM") != "1"
 
 
 @pytest.fixture(scope="package")  # stopped once these tests are done

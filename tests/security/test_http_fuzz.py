@@ -26,6 +26,7 @@ from schemathesis.core.result import Err
 from hoinhap.local import SERVICES
 from tests import reliability
 from tests.e2e.conftest import Suite
+from tests.security.conftest import DERANDOMIZE
 
 pytestmark = pytest.mark.e2e
 Operation: TypeAlias = APIOperation[Any, Any, Any, Any]
@@ -63,6 +64,7 @@ def fuzz(operation: Operation, base_url: str, token: str, findings: Findings) ->
         max_examples=EXAMPLES,
         deadline=None,
         database=None,
+        derandomize=DERANDOMIZE,
         suppress_health_check=list(HealthCheck),
         phases=[Phase.generate],
     )

@@ -29,6 +29,7 @@ from tests import reliability
 from tests.builders import a_completion, a_relapse, a_subject, a_transfer, an_admission, an_employment, an_event
 from tests.e2e.conftest import Suite, read_all
 from tests.e2e.flow import counter
+from tests.security.conftest import DERANDOMIZE
 from tests.security.stores import snapshot
 
 pytestmark = pytest.mark.e2e
@@ -198,6 +199,7 @@ def generate(strategy: st.SearchStrategy[Bad], n: int) -> list[Bad]:
     @settings(
         max_examples=n,
         database=None,
+        derandomize=DERANDOMIZE,
         deadline=None,
         phases=[Phase.generate],
         suppress_health_check=list(HealthCheck),
