@@ -75,6 +75,7 @@ def write_figures(exit_status: int) -> None:
 
 def render(figures: Mapping[str, int], exit_status: int, command: str, seconds: float) -> str:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
+    revision = commit.stdout.strip() or "unknown"
     rows = "\n".join(
         f"| {label} | {figures.get(key, 0):,} | {'must be 0' if key in MUST_BE_ZERO else ''} |"
         for key, label in FIGURES.items()
@@ -86,9 +87,10 @@ def render(figures: Mapping[str, int], exit_status: int, command: str, seconds: 
     )
     return f"""# Reliability report
 
-Regenerate with `{command}` (runs {", ".join(f"`{p}`" for p in PATHS)} on a real broker and PostgreSQL, found
-as the tests find them, and writes this file). Last run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit
-`{commit.stdout.strip() or "unknown"}`, {seconds:.0f} s. {verdict}
+Regenerate with `{command}`: it runs {", ".join(f"`{p}`" for p in PATHS)}
+on a real broker and PostgreSQL (found as the tests find them) and writes this file.
+
+Last run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit `{revision}`, {seconds:.0f} s. {verdict}
 
 | Figure | Value | |
 |---|---:|---|
