@@ -11,6 +11,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from requests.structures import CaseInsensitiveDict
 from schemathesis import APIOperation, Case, GenerationMode
 from schemathesis.checks import (
     content_type_conformance,
@@ -73,7 +74,9 @@ def fuzz(operation: Operation, base_url: str, token: str, findings: Findings) ->
         findings.requests += 1
         # Set on the case, not passed to the call: schemathesis then knows the request carries a valid token, where
         # it may have drawn a malformed one (a negative case that our token would turn into a valid request).
-        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {token}"}
+        headers = CaseInsensitiveDict(case.headers)
+        headers["Authorization"] = f"Bearer {token}"
+        case.headers = headers
         try:
             case.call_and_validate(base_url=base_url, checks=CHECKS, timeout=30)
         except (FailureGroup, Failure) as error:  # schemathesis' failures; collected so one run reports them all
