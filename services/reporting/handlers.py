@@ -22,6 +22,7 @@ def build_router(runtime: Runtime) -> KafkaRouter:
         topic_prefix=runtime.settings.topic_prefix,
         check=unknown_unit,
         after_commit=partial(mark_fresh, runtime.metrics),
+        inbox=False,  # the views' own keys find duplicates (projections.py)
     )
     router = KafkaRouter()
 

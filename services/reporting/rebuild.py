@@ -32,7 +32,6 @@ from services.reporting.projections import CONSUMED_TYPES, apply_events, unknown
 from shared.consumer import Rejection, decode
 from shared.database import create_engine, migrate, sessions
 from shared.events import EVENT_TOPICS, Event
-from shared.inbox import claim
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +82,7 @@ class Rebuild:
         )
         await consumer.start()
         try:
+            await migrate(live, self.live, MIGRATIONS)  # a rebuild may come first, before the service ever ran
             await self._fresh_shadow(shadow)
             partitions = await self._assign(consumer)
             start = await consumer.beginning_offsets(partitions)
@@ -133,8 +133,7 @@ class Rebuild:
                 else:
                     events.append(decoded)
             async with db.begin() as session:
-                fresh = await claim(session, events)
-                await apply_events(session, fresh)
+                fresh = await apply_events(session, events)
             progress.read += len(records)
             progress.applied += len(fresh)
             if time.monotonic() - reported >= 1.0:
