@@ -74,16 +74,6 @@ transfers = Table(
     Index("transfers_to_facility", "to_facility_id"),
 )
 
-#: Who was admitted where and when (ward, province and VN rows), for distinct persons over any period.
-person_months = Table(
-    "person_months",
-    metadata,
-    Column("unit", Text, primary_key=True),
-    Column("month", Date, primary_key=True),
-    Column("subject", Text, primary_key=True),
-    Column("known_on", Date, nullable=False),
-)
-
 #: Plan targets, every version kept: a read uses the newest one set on or before its `as_of`.
 targets = Table(
     "targets",
@@ -109,5 +99,4 @@ REBUILT = (
     "census_changes",
     "episodes",
     "transfers",
-    "person_months",
 )

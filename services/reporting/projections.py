@@ -8,8 +8,8 @@ recorded, writes nothing and is not counted: first applied wins.
 
 Order-independence: a contribution that needs both the admission and the end (discharges by modality and managing
 unit, the census's -1) is added by the statement that writes the second, which sees the first under the row lock of
-the upsert. Additive views take sums, so order does not matter to them; `person_months` keeps the earliest date a
-presence was known on.
+the upsert. Additive views take sums, so order does not matter to them. Distinct persons are counted from `episodes`
+when read: a table of persons by unit and month would cost a batch three more rows per admission.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ CONSUMED_TYPES = (
 
 #: The views each event type brings up to date (for `hoinhap_view_newest_event_timestamp_seconds`).
 VIEWS: dict[str, tuple[str, ...]] = {
-    "vn.rehab.admitted.v1": ("indicator_totals", "census_changes", "episodes", "person_months"),
+    "vn.rehab.admitted.v1": ("indicator_totals", "census_changes", "episodes"),
     "vn.rehab.transferred.v1": ("transfers",),
     "vn.rehab.completed.v1": ("indicator_totals", "census_changes", "episodes"),
     "vn.rehab.relapsed.v1": ("indicator_totals",),
@@ -103,7 +103,6 @@ class Contributions:
 
     counters: Counter[CounterKey] = field(default_factory=Counter)
     census: Counter[CensusKey] = field(default_factory=Counter)
-    persons: dict[tuple[str, date, str], date] = field(default_factory=dict)  # (ward, month, subject) -> known
 
     def count(self, indicator: str, ward: str, on: date, known: date) -> None:
         self.counters[(indicator, ward, on.replace(day=1), known)] += 1
@@ -113,8 +112,6 @@ class Contributions:
         self.count(f"admissions.{row['modality']}", ward, row["admitted_on"], known)
         self.count(f"admissions.primary_{row['substance']}", ward, row["admitted_on"], known)
         self.census[(ward, row["modality"], row["admitted_on"], known)] += 1
-        key = (ward, row["admitted_on"].replace(day=1), row["subject"])
-        self.persons[key] = min(known, self.persons.get(key, known))
 
     def discharge(self, row: dict[str, Any]) -> None:
         """An episode whose admission and end are both known now."""
@@ -335,15 +332,6 @@ _CENSUS = text(
     ON CONFLICT (unit, modality, day, known_on) DO UPDATE SET value = t.value + EXCLUDED.value
     """
 )
-_PERSONS = text(
-    """
-    INSERT INTO person_months AS p (unit, month, subject, known_on)
-    SELECT * FROM unnest(CAST(:units AS text[]), CAST(:months AS date[]), CAST(:subjects AS text[]),
-                         CAST(:known AS date[]))
-    ON CONFLICT (unit, month, subject) DO UPDATE SET known_on = LEAST(p.known_on, EXCLUDED.known_on)
-    WHERE EXCLUDED.known_on < p.known_on
-    """
-)
 
 
 async def _upsert(
@@ -355,19 +343,9 @@ async def _upsert(
 
 
 async def flush(session: AsyncSession, c: Contributions) -> None:
-    """Roll a batch's contributions up to province and VN and add them to the views: three statements at most."""
+    """Roll a batch's contributions up to province and VN and add them to the views: two statements at most."""
     await _upsert(session, _COUNTERS, _rolled_up(c.counters, 1), ("ids", "units", "months", "known"))
     await _upsert(session, _CENSUS, _rolled_up(c.census, 0), ("units", "modalities", "days", "known"))
-    persons: dict[tuple[str, date, str], date] = {}
-    for (ward, month, subject), known in c.persons.items():
-        for unit in units.rollup(ward):
-            key = (unit, month, subject)
-            persons[key] = min(known, persons.get(key, known))
-    if persons:
-        keys = sorted(persons)
-        columns = _columns(keys, [0] * len(keys), ("units", "months", "subjects"))
-        columns.pop("values")
-        await session.execute(_PERSONS, {**columns, "known": [persons[k] for k in keys]})
 
 
 def mark_fresh(metrics: Metrics, applied: list[Event]) -> None:

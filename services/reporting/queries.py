@@ -49,14 +49,25 @@ async def get_counters(
 async def get_persons(
     session: AsyncSession, unit_list: Sequence[str], period: Period, as_of: date | None
 ) -> dict[str, int]:
-    """Distinct subjects admitted in the period, per unit."""
-    known = "" if as_of is None else "AND known_on <= :as_of"
+    """Distinct subjects admitted in the period, per unit, from the episodes (no table of its own to write)."""
+    found: dict[str, int] = {}
+    for column in sorted({level(u) for u in unit_list}):
+        units_here = [u for u in unit_list if level(u) == column]
+        found |= await _persons(session, column, units_here, period, as_of)
+    return found
+
+
+async def _persons(
+    session: AsyncSession, column: str, unit_list: list[str], period: Period, as_of: date | None
+) -> dict[str, int]:
+    known = "" if as_of is None else "AND admitted_known <= :as_of"
+    unit, where = ("'VN'", "") if column == "country" else (column, f"AND {column} = ANY(:units)")
     rows = await session.execute(
         text(
-            "SELECT unit, count(DISTINCT subject) FROM person_months "  # noqa: S608
-            f"WHERE unit = ANY(:units) AND month BETWEEN :first AND :last {known} GROUP BY unit"
+            f"SELECT {unit}, count(DISTINCT subject) FROM episodes "  # noqa: S608 - fixed columns and conditions
+            f"WHERE admitted_on BETWEEN :first AND :end {where} {known} GROUP BY 1"
         ),
-        {"units": list(unit_list), "first": period.first, "last": period.last, "as_of": as_of},
+        {"units": unit_list, "first": period.first, "end": period.end, "as_of": as_of},
     )
     return {unit: int(n) for unit, n in rows.all()}
 

@@ -1,4 +1,5 @@
-"""indicator and census totals kept only by the date they were known on: one upsert per cell, not two
+"""indicator and census totals kept only by the date they were known on: one upsert per cell, not two; distinct
+persons counted from episodes, without a table of their own
 
 Revision ID: 0005
 Revises: 0004
@@ -23,9 +24,20 @@ def upgrade() -> None:
         op.drop_table(kept)
         op.rename_table(revisions, kept)
         op.execute(f"ALTER INDEX {revisions}_pkey RENAME TO {kept}_pkey")
+    op.drop_table("person_months")
 
 
 def downgrade() -> None:
+    op.execute(
+        """
+        CREATE TABLE person_months (unit text, month date, subject text, known_on date NOT NULL,
+                                    PRIMARY KEY (unit, month, subject));
+        INSERT INTO person_months
+        SELECT unit, date_trunc('month', admitted_on)::date, subject, min(admitted_known)
+        FROM episodes, unnest(ARRAY[ward, province, 'VN']) AS unit
+        WHERE admitted_on IS NOT NULL GROUP BY 1, 2, 3
+        """
+    )
     for kept, revisions, key in _MERGED:
         op.rename_table(kept, revisions)
         op.execute(f"ALTER INDEX {kept}_pkey RENAME TO {revisions}_pkey")
