@@ -104,6 +104,14 @@ class Contributions:
     counters: Counter[CounterKey] = field(default_factory=Counter)
     census: Counter[CensusKey] = field(default_factory=Counter)
 
+    def add(self, other: Contributions) -> None:
+        self.counters.update(other.counters)
+        self.census.update(other.census)
+
+    def rolled_up(self) -> Totals:
+        """The cells to add at every level of the roll-up (ward, province, VN)."""
+        return Totals(_rolled_up(self.counters, 1), _rolled_up(self.census, 0))
+
     def count(self, indicator: str, ward: str, on: date, known: date) -> None:
         self.counters[(indicator, ward, on.replace(day=1), known)] += 1
 
@@ -129,6 +137,13 @@ class Contributions:
 async def apply_events(session: AsyncSession, events: list[Event]) -> list[Event]:
     """Apply a batch to every view, in one transaction that the caller commits; returns the events applied (the
     others were applied before, or are a second admission or end of an episode)."""
+    applied, contributions = await apply_facts(session, events)
+    await flush(session, contributions)
+    return applied
+
+
+async def apply_facts(session: AsyncSession, events: list[Event]) -> tuple[list[Event], Contributions]:
+    """The first half of `apply_events`: the facts written, and what the applied events add to the totals."""
     contributions = Contributions()
     admitted: dict[str, AdmittedEvent] = {}
     completed: dict[str, CompletedEvent] = {}
@@ -150,8 +165,7 @@ async def apply_events(session: AsyncSession, events: list[Event]) -> list[Event
     for event in await claim(session, list(additive.values())):
         _count_additive(event, contributions)
         applied.append(event)
-    await flush(session, contributions)
-    return applied
+    return applied, contributions
 
 
 def _count_additive(event: Event, into: Contributions) -> None:
@@ -342,10 +356,32 @@ async def _upsert(
         await session.execute(statement, _columns(keys, [summed[k] for k in keys], names))
 
 
+@dataclass
+class Totals:
+    """Contributions rolled up: the cells of `indicator_totals` and `census_changes` to add to."""
+
+    counters: Counter[tuple[Any, ...]]
+    census: Counter[tuple[Any, ...]]
+
+    def split(self, parts: int) -> list[Totals]:
+        """Disjoint shares of the cells, to be written on as many connections at once without waiting on each
+        other's row locks."""
+        shares = [Totals(Counter(), Counter()) for _ in range(parts)]
+        for key, value in self.counters.items():
+            shares[hash(key) % parts].counters[key] = value
+        for key, value in self.census.items():
+            shares[hash(key) % parts].census[key] = value
+        return shares
+
+
 async def flush(session: AsyncSession, c: Contributions) -> None:
     """Roll a batch's contributions up to province and VN and add them to the views: two statements at most."""
-    await _upsert(session, _COUNTERS, _rolled_up(c.counters, 1), ("ids", "units", "months", "known"))
-    await _upsert(session, _CENSUS, _rolled_up(c.census, 0), ("units", "modalities", "days", "known"))
+    await write_totals(session, c.rolled_up())
+
+
+async def write_totals(session: AsyncSession, totals: Totals) -> None:
+    await _upsert(session, _COUNTERS, totals.counters, ("ids", "units", "months", "known"))
+    await _upsert(session, _CENSUS, totals.census, ("units", "modalities", "days", "known"))
 
 
 def mark_fresh(metrics: Metrics, applied: list[Event]) -> None:
