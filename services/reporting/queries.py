@@ -75,37 +75,36 @@ async def _persons(
 async def get_first_time(
     session: AsyncSession, unit_list: Sequence[str], period: Period, as_of: date | None
 ) -> dict[str, int]:
-    """Distinct subjects whose first admission ever (as known on `as_of`) lies in the period, per unit of it."""
-    known = "" if as_of is None else "AND admitted_known <= :as_of"
+    """Distinct subjects whose first admission ever (as known on `as_of`) lies in the period, per unit of it: the
+    admissions in the period with none of the same subject before them (one index probe each)."""
+    found: dict[str, int] = defaultdict(int)
+    for column in sorted({level(u) for u in unit_list}):
+        units_here = [u for u in unit_list if level(u) == column]
+        for ward, province, n in await _first_admissions(session, column, units_here, period, as_of):
+            found[{"ward": ward, "province": province, "country": units.COUNTRY}[column]] += int(n)
+    return {unit: found.get(unit, 0) for unit in unit_list}
+
+
+async def _first_admissions(
+    session: AsyncSession, column: str, unit_list: list[str], period: Period, as_of: date | None
+) -> Sequence[Any]:
+    known = "" if as_of is None else "AND {0}.admitted_known <= :as_of"
+    where = "" if column == "country" else f"AND e.{column} = ANY(:units)"  # so its index finds the rows
     rows = await session.execute(
         text(
             f"""
-            WITH candidates AS (
-                SELECT DISTINCT subject FROM episodes
-                WHERE admitted_on BETWEEN :first AND :end {known}
-                  AND (:country OR ward = ANY(:units) OR province = ANY(:units))
-            ), firsts AS (
-                SELECT DISTINCT ON (e.subject) e.ward, e.province, e.admitted_on
-                FROM episodes e JOIN candidates c USING (subject)
-                WHERE e.admitted_on IS NOT NULL {known}
-                ORDER BY e.subject, e.admitted_on, e.episode_id
-            )
-            SELECT ward, province, count(*) FROM firsts WHERE admitted_on >= :first GROUP BY ward, province
-            """  # noqa: S608 - only a fixed condition is interpolated
+            SELECT e.ward, e.province, count(*) FROM episodes e
+            WHERE e.admitted_on BETWEEN :first AND :end {where} {known.format("e")}
+              AND NOT EXISTS (
+                  SELECT 1 FROM episodes p
+                  WHERE p.subject = e.subject AND p.admitted_on <= e.admitted_on {known.format("p")}
+                    AND (p.admitted_on, p.episode_id) < (e.admitted_on, e.episode_id))
+            GROUP BY e.ward, e.province
+            """  # noqa: S608 - only fixed columns and conditions are interpolated
         ),
-        {
-            "units": list(unit_list),
-            "country": units.COUNTRY in unit_list,
-            "first": period.first,
-            "end": period.end,
-            "as_of": as_of,
-        },
+        {"units": unit_list, "first": period.first, "end": period.end, "as_of": as_of},
     )
-    found: dict[str, int] = defaultdict(int)
-    for ward, province, n in rows.all():
-        for unit in (ward, province, units.COUNTRY):
-            found[unit] += int(n)
-    return {unit: found.get(unit, 0) for unit in unit_list}
+    return rows.all()
 
 
 async def get_census(session: AsyncSession, unit: str, on: date, as_of: date | None) -> dict[str, int]:
