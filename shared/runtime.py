@@ -189,7 +189,7 @@ def unprocessable(error: ValidationError, prefix: tuple[str, ...] = ("body",)) -
     return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, field_errors(error, prefix))
 
 
-def session(request: Request) -> async_sessionmaker[AsyncSession]:
-    """FastAPI dependency: the service's session factory."""
+async def session(request: Request) -> async_sessionmaker[AsyncSession]:
+    """FastAPI dependency: the service's session factory (async: FastAPI runs a plain function in a thread)."""
     runtime: Runtime = request.app.state.runtime
     return runtime.sessions
