@@ -127,7 +127,7 @@ async def consumption_rate(
                     break
                 if not count and now - started > 60:  # nothing for it on these topics
                     return 0.0, 0.0, 0
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.25)  # rendering /metrics costs the service; the offsets give the time
             batches, seconds = await _batches(client)
         await asyncio.sleep(0.1)  # the last commit, seen by the watcher
     finally:

@@ -317,15 +317,19 @@ async def _transfer(session: AsyncSession, events: Sequence[TransferredEvent]) -
 
 def _rolled_up(ward_keyed: Counter[tuple[Any, ...]], ward_at: int) -> Counter[tuple[Any, ...]]:
     rolled: Counter[tuple[Any, ...]] = Counter()
+    get = rolled.get
     for key, value in ward_keyed.items():
         if value:
+            before, after = key[:ward_at], key[ward_at + 1 :]
             for unit in units.rollup(key[ward_at]):
-                rolled[(*key[:ward_at], unit, *key[ward_at + 1 :])] += value
+                cell = (*before, unit, *after)
+                rolled[cell] = get(cell, 0) + value
     return rolled
 
 
 def _columns(keys: Sequence[tuple[Any, ...]], values: Sequence[int], names: Sequence[str]) -> dict[str, list[Any]]:
-    columns: dict[str, list[Any]] = {name: [k[i] for k in keys] for i, name in enumerate(names)}
+    transposed = zip(*keys, strict=True)
+    columns: dict[str, list[Any]] = {name: list(column) for name, column in zip(names, transposed, strict=True)}
     columns["values"] = list(values)
     return columns
 
