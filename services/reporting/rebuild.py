@@ -3,7 +3,8 @@
 1. A shadow schema (`<schema>_rebuild`) is created afresh and migrated, its secondary indexes dropped (built once
    after the replay, not row by row); the topics are read from the beginning (no consumer group) up to the end
    offsets taken at the start, through the same projection as the service. Reading and decoding the next batch
-   overlaps the database's work on the one before (a queue of two batches between them).
+   overlaps the database's work on the one before (a queue of two batches between them). The shadow tables are
+   unlogged while they fill (a crash loses only the rebuild), and made durable before the swap.
 2. Then, holding the rebuild lock exclusively (each batch of the running service takes it shared, so the
    service finishes its batch in flight and waits), it reads on to the end offsets of that moment, and in one
    transaction moves the live views and inbox aside and the rebuilt ones in. Reads go on throughout; they wait
@@ -141,11 +142,17 @@ class Rebuild:
         async with shadow.begin() as conn:
             for index in _secondary_indexes():
                 await conn.execute(text(f'DROP INDEX "{self.shadow}"."{index.name}"'))
+            for table in REBUILT:  # no WAL while replaying: a rebuild that fails starts again from nothing
+                await conn.execute(text(f'ALTER TABLE "{self.shadow}"."{table}" SET UNLOGGED'))
 
     async def _index(self, shadow: AsyncEngine) -> None:
+        """Build the secondary indexes, and make the tables durable (written to the WAL once each, in bulk),
+        before the lock is taken: the service waits only for the catch-up and the swap."""
         async with shadow.begin() as conn:
             for index in _secondary_indexes():
                 await conn.execute(CreateIndex(index))  # the shadow engine's search_path is the shadow schema
+            for table in REBUILT:
+                await conn.execute(text(f'ALTER TABLE "{self.shadow}"."{table}" SET LOGGED'))
 
     async def _assign(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
         partitions = [

@@ -135,6 +135,15 @@ async def test_a_rebuild_before_the_service_ever_ran_creates_the_views(infra: In
 
         assert progress.read == len(events)
         assert await dump(live) == await dump(scratch)
+        async with live.connect() as conn:  # filled unlogged, swapped in durable
+            unlogged = await conn.execute(
+                text(
+                    "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = :schema AND c.relpersistence = 'u'"
+                ),
+                {"schema": live_name},
+            )
+            assert list(unlogged.scalars()) == []
     finally:
         for engine, name in ((live, live_name), (scratch, scratch_name)):
             async with engine.begin() as conn:
