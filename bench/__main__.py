@@ -47,7 +47,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--freshness-seconds", type=float, default=60)
     parser.add_argument("--read-seconds", type=float, default=20)
     parser.add_argument("--quick", action="store_true", help="tiny numbers: check that the harness works")
-    parser.add_argument("--out", type=Path, default=HERE / "results.json")
+    parser.add_argument("--out", type=Path, help="default bench/results.json (--quick: results-quick.json)")
     parser.add_argument(
         "--only",
         choices=PARTS,
@@ -59,6 +59,7 @@ def parse() -> argparse.Namespace:
         args.events, args.naive_events, args.rebuild_events = 3_000, 300, 5_000
         args.freshness_rate, args.freshness_seconds, args.read_seconds = 200, 4, 3
     args.naive_events = args.naive_events or args.events
+    args.out = args.out or HERE / ("results-quick.json" if args.quick else "results.json")
     return args
 
 
