@@ -28,6 +28,8 @@ from shared.kafka import ensure_topics
 from tests.infra import Infra, provision
 
 HERE = Path(__file__).resolve().parent
+#: The parts of a run, each measuring a few figures: `--only` picks some.
+PARTS = ("limits", "reporting", "services", "naive", "freshness", "rebuild")
 TARGETS = {
     "reporting_eps": (">=", 25_000),
     "freshness_p99_ms": ("<=", 1_000),
@@ -45,12 +47,19 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--freshness-seconds", type=float, default=60)
     parser.add_argument("--read-seconds", type=float, default=20)
     parser.add_argument("--quick", action="store_true", help="tiny numbers: check that the harness works")
-    parser.add_argument("--out", type=Path, default=HERE / "results.json")
+    parser.add_argument("--out", type=Path, help="default bench/results.json (--quick: results-quick.json)")
+    parser.add_argument(
+        "--only",
+        choices=PARTS,
+        action="append",
+        help="run only this part (repeatable); its figures replace the same ones in --out, the others stay",
+    )
     args = parser.parse_args()
     if args.quick:
         args.events, args.naive_events, args.rebuild_events = 3_000, 300, 5_000
         args.freshness_rate, args.freshness_seconds, args.read_seconds = 200, 4, 3
     args.naive_events = args.naive_events or args.events
+    args.out = args.out or HERE / ("results-quick.json" if args.quick else "results.json")
     return args
 
 
@@ -84,7 +93,11 @@ class Bench:
     def add(self, *measured: Figure) -> None:
         for figure in measured:
             self.results.append(figure)
-            print(f"  {figure.name:<22} {figure.value:>12,} {figure.unit:<9} {figure.note}", flush=True)
+            line = f"  {figure.name:<22} {figure.value:>12,} {figure.unit:<9} load {figure.load:<5} {figure.note}"
+            print(line, flush=True)
+
+    def runs(self, part: str) -> bool:
+        return not self.args.only or part in self.args.only
 
     async def run(self) -> None:
         args, infra = self.args, self.infra
@@ -93,39 +106,45 @@ class Bench:
         stream = Stream(seed=42)
         records = list(stream.records(args.events, a))
         seconds = await figures.publish(infra.bootstrap_servers, records)
-        self.add(Figure("publish_eps", round(len(records) / seconds), "events/s", len(records), "aiokafka, acks=all"))
-        self.add(await figures.raw_consume(infra.bootstrap_servers, a, len(records)))
-        self.add(await figures.raw_copy(infra.database_url, records))
+        if self.runs("limits"):
+            published = round(len(records) / seconds)
+            self.add(Figure("publish_eps", published, "events/s", len(records), "aiokafka, acks=all"))
+            self.add(await figures.raw_consume(infra.bootstrap_servers, a, len(records)))
+            self.add(await figures.raw_copy(infra.database_url, records))
 
-        reporting = self.start("reporting", a)
-        eps, elapsed, count = await figures.consumption_rate(reporting, len(records), infra.database_url)
-        self.add(Figure("reporting_eps", round(eps), "events/s", count, f"{elapsed:.1f}s, first batch to last"))
-        reporting.wait_ready()
-        provinces = sorted({units.province_of(w) for w in stream.wards})
-        self.add(*await figures.reads(reporting, self.token, ["VN", *provinces], args.read_seconds))
+        if self.runs("reporting") or self.runs("services"):
+            reporting = self.start("reporting", a)
+            eps, elapsed, count = await figures.consumption_rate(reporting, len(records))
+            if self.runs("reporting"):
+                note = f"{elapsed:.1f}s, first commit to last plus a batch"
+                self.add(Figure("reporting_eps", round(eps), "events/s", count, note))
+                reporting.wait_ready()
+                provinces = sorted({units.province_of(w) for w in stream.wards})
+                self.add(*await figures.reads(reporting, self.token, ["VN", *provinces], args.read_seconds))
 
-        for name in ("intake", "facility", "aftercare"):
-            service = self.start(name, a)
-            eps, elapsed, count = await figures.consumption_rate(service, None, infra.database_url)
-            self.add(Figure(f"{name}_eps", round(eps), "events/s", count, f"{elapsed:.1f}s on its topics"))
+        if self.runs("services"):
+            for name in ("intake", "facility", "aftercare"):
+                service = self.start(name, a)
+                eps, elapsed, count = await figures.consumption_rate(service, None)
+                self.add(Figure(f"{name}_eps", round(eps), "events/s", count, f"{elapsed:.1f}s on its topics"))
 
-        self.add(await figures.naive(infra.bootstrap_servers, a, infra.database_url, args.naive_events))
+        if self.runs("naive"):
+            self.add(await figures.naive(infra.bootstrap_servers, a, infra.database_url, args.naive_events))
 
-        f = f"{infra.topic_prefix}f."
-        await ensure_topics(infra.bootstrap_servers, f, 3)
-        fresh = self.start("reporting", f, "_fresh")
-        fresh.wait_ready()
-        background = list(Stream(seed=7).records(int(args.freshness_rate * args.freshness_seconds) + 1, f))
-        self.add(
-            *await figures.freshness(
-                fresh, self.token, infra.bootstrap_servers, f, background, args.freshness_rate, args.freshness_seconds
-            )
-        )
+        if self.runs("freshness"):
+            f = f"{infra.topic_prefix}f."
+            await ensure_topics(infra.bootstrap_servers, f, 3)
+            fresh = self.start("reporting", f, "_fresh")
+            fresh.wait_ready()
+            background = list(Stream(seed=7).records(int(args.freshness_rate * args.freshness_seconds) + 1, f))
+            rate, seconds = args.freshness_rate, args.freshness_seconds
+            self.add(*await figures.freshness(fresh, self.token, infra.bootstrap_servers, f, background, rate, seconds))
 
-        r = f"{infra.topic_prefix}r."
-        await ensure_topics(infra.bootstrap_servers, r, 3)
-        await figures.publish(infra.bootstrap_servers, list(Stream(seed=11).records(args.rebuild_events, r)))
-        self.add(figures.rebuild(self.env(r, "_rebuild"), args.rebuild_events, self.workdir / "rebuild.log"))
+        if self.runs("rebuild"):
+            r = f"{infra.topic_prefix}r."
+            await ensure_topics(infra.bootstrap_servers, r, 3)
+            await figures.publish(infra.bootstrap_servers, list(Stream(seed=11).records(args.rebuild_events, r)))
+            self.add(figures.rebuild(self.env(r, "_rebuild"), args.rebuild_events, self.workdir / "rebuild.log"))
 
         for service in self.services:
             self.add(
@@ -165,11 +184,19 @@ def verdicts(results: list[Figure]) -> list[str]:
     return lines
 
 
+def _previous(path: Path) -> list[dict[str, object]]:
+    if not path.exists():
+        return []
+    found: list[dict[str, object]] = json.loads(path.read_text())
+    return found
+
+
 def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind, so the service processes are stopped
     args = parse()
     params = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     params.update(cpus=os.cpu_count(), python=platform.python_version(), started=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    params["load_at_start"] = [round(x, 2) for x in os.getloadavg()]
     workdir = local.scratch_dir("hoinhap-bench-")
     print(f"benchmark, {params}", flush=True)
     with provision() as infra:
@@ -182,7 +209,11 @@ def main() -> int:
     print("\nagainst the targets:")
     print("\n".join(verdicts(bench.results)))
     params["kafka"], params["postgres"] = infra.kafka_source, infra.postgres_source
-    args.out.write_text(json.dumps([{**asdict(f), "params": params} for f in bench.results], indent=2) + "\n")
+    params["load_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    measured = [{**asdict(f), "params": params} for f in bench.results]
+    names = {f.name for f in bench.results}
+    kept = [r for r in _previous(args.out) if r["name"] not in names] if args.only else []
+    args.out.write_text(json.dumps(kept + measured, indent=2) + "\n")
     print(f"\nwrote {args.out}")
     return 0
 

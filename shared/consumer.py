@@ -50,7 +50,8 @@ REASONS = (
 )
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
-Apply = Callable[[AsyncSession, list[Event]], Awaitable[None]]
+#: Applies new events; with `Consumer(inbox=False)` it deduplicates them itself and returns those it applied.
+Apply = Callable[[AsyncSession, list[Event]], Awaitable[list[Event] | None]]
 #: A service's own test of a contract-valid event: None, or (reason, detail) to dead-letter it.
 Check = Callable[[Event], tuple[str, str] | None]
 #: Told the events a batch applied, once their transaction has committed.
@@ -209,7 +210,11 @@ class Consumer:
         check: Check | None = None,
         after_commit: AfterCommit | None = None,
         retry_seconds: float = 1.0,
+        inbox: bool = True,
     ) -> None:
+        """`inbox=False`: `apply` finds duplicates by the natural keys of what it writes (as reporting's views do),
+        so no row per event is claimed first; it must return the events it applied."""
+        self.inbox = inbox
         self.check = check
         self.after_commit = after_commit
         self.sessions = sessions
@@ -232,8 +237,9 @@ class Consumer:
                 events.append(decoded)
         try:
             async with self.sessions.begin() as session:
-                fresh = await claim(session, events)
-                await self.apply(session, fresh)
+                fresh = await claim(session, events) if self.inbox else events
+                applied = await self.apply(session, fresh)
+                fresh = fresh if applied is None else applied
             await self.dead_letters.publish(rejections)
         except Exception:
             log.exception("batch of %d records failed; it will be redelivered", len(records))

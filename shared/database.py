@@ -96,8 +96,9 @@ def create_inbox_and_outbox() -> None:
 
 
 def keep_published_outbox_rows() -> None:
-    """Migration step of every service's revision 0005: published rows stay, marked, for a retention period (so
-    that they can be replayed to a broker that lost them). Frozen: change the table in a new revision."""
+    """Migration step of the outbox-retention revision (0005; reporting's 0006): published rows stay, marked, for a
+    retention period (so that they can be replayed to a broker that lost them). Frozen: change the table in a new
+    revision."""
     op.add_column("outbox", sa.Column("published_at", sa.DateTime(timezone=True), nullable=True))
     op.create_index("outbox_unpublished", "outbox", ["id"], postgresql_where=sa.text("published_at IS NULL"))
 

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -21,6 +21,7 @@ from prometheus_client import (
     generate_latest,
 )
 from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.events import TOPICS, short_type
 
@@ -168,16 +169,39 @@ class Metrics:
 
 
 def instrument_http(app: FastAPI, metrics: Metrics) -> None:
-    """Count and time every request under its route template, so label values stay bounded."""
+    """Count and time every request under its route template, so label values stay bounded. A plain ASGI
+    middleware: Starlette's `BaseHTTPMiddleware` costs a task and a stream per request, most of a cached read."""
 
-    @app.middleware("http")
-    async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def measure(scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
         started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        metrics.http_requests.labels(route, request.method, str(response.status_code)).inc()
-        metrics.http_seconds.labels(route, request.method).observe(time.perf_counter() - started)
-        return response
+        status_code = 500
+
+        async def sent(message: Message) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+            await send(message)
+
+        try:
+            await app(scope, receive, sent)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            metrics.http_requests.labels(route, scope["method"], str(status_code)).inc()
+            metrics.http_seconds.labels(route, scope["method"]).observe(time.perf_counter() - started)
+
+    app.add_middleware(_Measured, measure=measure)
+
+
+class _Measured:
+    def __init__(self, app: ASGIApp, measure: Callable[[Scope, Receive, Send, ASGIApp], Awaitable[None]]) -> None:
+        self.app = app
+        self.measure = measure
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.measure(scope, receive, send, self.app)
 
 
 ReadinessCheck = Callable[[], Awaitable[None]]

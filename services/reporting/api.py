@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -11,6 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.reporting import queries
+from services.reporting.cache import ReadCache
 from services.reporting.catalogue import CATALOGUE, COUNT_LABELS, Counts, Indicator
 from services.reporting.domain import Period, PeriodError, achievement_pct, parse_period
 from services.reporting.figures import Figure, figures
@@ -106,6 +108,14 @@ def checked_indicator(indicator_id: str) -> Indicator:
     if indicator is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no indicator has that indicator_id; see GET /v1/catalogue")
     return indicator
+
+
+def read_cache(request: Request) -> ReadCache:
+    cache: ReadCache = request.app.state.read_cache
+    return cache
+
+
+JSON = "application/json"
 
 
 def threshold(request: Request) -> int:
@@ -220,12 +230,19 @@ async def list_indicators(
     require_unit(principal, checked_unit(unit))
     parsed = checked_period(period)
     cut = threshold(request) if suppress else None
+    cache, key = read_cache(request), ("indicators", unit, str(parsed), as_of, cut)
+    if format == "json" and (body := cache.get(key)) is not None:
+        return Response(body, media_type=JSON)
+    version, started = cache.version, time.monotonic()
     values = await indicator_values(sessions, list(CATALOGUE.values()), unit, parsed, as_of, cut)
     if format == "csv":
         return _csv(values, lang)
     if format == "xlsx":
         return xlsx_response(INDICATOR_COLUMNS, _rows(values, lang), lang, f"hoinhap-{unit}-{parsed}")
-    return IndicatorList(unit=unit, unit_name=units.name(unit), period=str(parsed), as_of=as_of, indicators=values)
+    listed = IndicatorList(unit=unit, unit_name=units.name(unit), period=str(parsed), as_of=as_of, indicators=values)
+    body = listed.model_dump_json().encode()
+    cache.put(version, started, key, body)
+    return Response(body, media_type=JSON)
 
 
 @router.get(
@@ -250,8 +267,16 @@ async def get_indicator(
     require_unit(principal, checked_unit(unit))
     parsed = checked_period(period)
     cut = threshold(request) if suppress else None
+    cache, key = read_cache(request), ("indicator", indicator.id, unit, str(parsed), as_of, cut)
+    if format == "json" and (body := cache.get(key)) is not None:
+        return Response(body, media_type=JSON)
+    version, started = cache.version, time.monotonic()
     [value] = await indicator_values(sessions, [indicator], unit, parsed, as_of, cut)
-    return _csv([value], lang) if format == "csv" else value
+    if format == "csv":
+        return _csv([value], lang)
+    body = value.model_dump_json().encode()
+    cache.put(version, started, key, body)
+    return Response(body, media_type=JSON)
 
 
 class UnitValue(BaseModel):

@@ -49,6 +49,7 @@ async def put_target(body: TargetIn, principal: CurrentPrincipal, sessions: Sess
         await audit(
             s, request.app.state.access.audit_log, principal, "set_target", f"{indicator.id} {body.unit} {period}"
         )
+    request.app.state.read_cache.changed()
     return TargetOut(**stored.model_dump(), set_at=set_at)
 
 

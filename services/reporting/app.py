@@ -9,6 +9,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.reporting import api, api_census, api_dashboard, api_targets, handlers
+from services.reporting.cache import ReadCache
 from services.reporting.models import access_tokens, audit_log, outbox
 from shared.runtime import build_runtime, create_service_app
 from shared.settings import ServiceSettings
@@ -24,12 +25,19 @@ class Settings(ServiceSettings):
     suppression_threshold: int = Field(
         default=5, ge=2, description="With suppress=true, counts from 1 to this minus one are withheld."
     )
+    read_cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="How long a rendered read is reused while this process commits nothing to the views; bounds how "
+        "late another replica's commits or a rebuild show here (0 turns the cache off).",
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()  # fields come from the environment
     runtime = build_runtime(settings, outbox)
-    runtime.broker.include_router(handlers.build_router(runtime), prefix=settings.topic_prefix)
+    cache = ReadCache(settings.read_cache_seconds)
+    runtime.broker.include_router(handlers.build_router(runtime, cache), prefix=settings.topic_prefix)
     app = create_service_app(
         runtime,
         title="Hòa Nhập reporting",
@@ -41,4 +49,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audit_log=audit_log,
     )
     app.state.suppression_threshold = settings.suppression_threshold
+    app.state.read_cache = cache
     return app

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 from faststream.kafka import KafkaRouter
 
+from services.reporting.cache import ReadCache
 from services.reporting.db import consumer_sessions
 from services.reporting.projections import CONSUMED_TYPES, apply_events, mark_fresh, unknown_unit
 from shared.consumer import Consumer, Record, batch_subscriber
-from shared.events import EVENT_TOPICS
+from shared.events import EVENT_TOPICS, Event
 from shared.runtime import Runtime
 
 
-def build_router(runtime: Runtime) -> KafkaRouter:
+def build_router(runtime: Runtime, cache: ReadCache) -> KafkaRouter:
+    def after_commit(applied: list[Event]) -> None:
+        mark_fresh(runtime.metrics, applied)
+        if applied:
+            cache.changed()
+
     consumer = Consumer(
         consumer_sessions(runtime.engine, runtime.settings.db_schema),
         apply_events,
@@ -21,7 +25,8 @@ def build_router(runtime: Runtime) -> KafkaRouter:
         runtime.metrics,
         topic_prefix=runtime.settings.topic_prefix,
         check=unknown_unit,
-        after_commit=partial(mark_fresh, runtime.metrics),
+        after_commit=after_commit,
+        inbox=False,  # the views' own keys find duplicates (projections.py)
     )
     router = KafkaRouter()
 

@@ -11,19 +11,11 @@ from shared.outbox import outbox_table
 
 metadata = MetaData()
 
-#: Monthly totals of every counter of the catalogue, rolled up to ward, province and VN: what reads use.
+#: Monthly totals of every counter of the catalogue, rolled up to ward, province and VN, split by the date (in
+#: Vietnam) the events were recorded on: reads sum the dates, `as_of` reads those up to it. One table, not a total
+#: and its revisions, so a batch writes each cell once.
 indicator_totals = Table(
     "indicator_totals",
-    metadata,
-    Column("indicator_id", Text, primary_key=True),
-    Column("unit", Text, primary_key=True),
-    Column("month", Date, primary_key=True),
-    Column("value", BigInteger, nullable=False),
-)
-
-#: The same totals split by the date (in Vietnam) the events were recorded on: what `as_of` reads use.
-indicator_revisions = Table(
-    "indicator_revisions",
     metadata,
     Column("indicator_id", Text, primary_key=True),
     Column("unit", Text, primary_key=True),
@@ -32,19 +24,10 @@ indicator_revisions = Table(
     Column("value", BigInteger, nullable=False),
 )
 
-#: Residents by modality as daily changes (+1 admitted, -1 ended), rolled up: the census on D sums days <= D.
+#: Residents by modality as daily changes (+1 admitted, -1 ended), rolled up and split by the date they were
+#: recorded on: the census on D sums days <= D.
 census_changes = Table(
     "census_changes",
-    metadata,
-    Column("unit", Text, primary_key=True),
-    Column("modality", Text, primary_key=True),
-    Column("day", Date, primary_key=True),
-    Column("value", BigInteger, nullable=False),
-)
-
-#: The census changes by the date they were recorded on, for `as_of`.
-census_revisions = Table(
-    "census_revisions",
     metadata,
     Column("unit", Text, primary_key=True),
     Column("modality", Text, primary_key=True),
@@ -91,16 +74,6 @@ transfers = Table(
     Index("transfers_to_facility", "to_facility_id"),
 )
 
-#: Who was admitted where and when (ward, province and VN rows), for distinct persons over any period.
-person_months = Table(
-    "person_months",
-    metadata,
-    Column("unit", Text, primary_key=True),
-    Column("month", Date, primary_key=True),
-    Column("subject", Text, primary_key=True),
-    Column("known_on", Date, nullable=False),
-)
-
 #: Plan targets, every version kept: a read uses the newest one set on or before its `as_of`.
 targets = Table(
     "targets",
@@ -123,10 +96,7 @@ audit_log = audit_log_table(metadata)
 REBUILT = (
     "inbox",
     "indicator_totals",
-    "indicator_revisions",
     "census_changes",
-    "census_revisions",
     "episodes",
     "transfers",
-    "person_months",
 )

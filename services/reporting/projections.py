@@ -1,11 +1,15 @@
 """Applying events to the views: facts upserted per episode, contributions summed in memory, a few bulk statements.
 
-Order-independence: an episode's admission and its end are facts in `episodes`, written by whichever event comes
-first; a contribution that needs both (discharges by modality and managing unit, the census's -1) is added by the
-statement that writes the second, which sees the first under the row lock of the upsert. Additive views take
-sums, so order does not matter to them; `person_months` keeps the earliest date a presence was known on.
-Duplicates never reach here (the inbox); a second, different admission or end of an episode already recorded is
-ignored, first applied wins, and is counted in `ignored`.
+Exactly once without a row per event: the statements that write an event's facts say what they wrote, and only that
+is counted. An episode's admission and its end are facts in `episodes` (written only where still empty), a transfer
+is keyed by its event id, and only the additive events (relapsed, employed, aftercare_opened), which leave no fact
+behind, are claimed in the inbox. A redelivered event, or a second, different admission or end of an episode already
+recorded, writes nothing and is not counted: first applied wins.
+
+Order-independence: a contribution that needs both the admission and the end (discharges by modality and managing
+unit, the census's -1) is added by the statement that writes the second, which sees the first under the row lock of
+the upsert. Additive views take sums, so order does not matter to them. Distinct persons are counted from `episodes`
+when read: a table of persons by unit and month would cost a batch three more rows per admission.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from shared.events import (
     RelapsedEvent,
     TransferredEvent,
 )
+from shared.inbox import claim
 from shared.observability import Metrics
 
 #: The event types reporting consumes: the five of the contract and aftercare's intake.
@@ -45,7 +50,7 @@ CONSUMED_TYPES = (
 
 #: The views each event type brings up to date (for `hoinhap_view_newest_event_timestamp_seconds`).
 VIEWS: dict[str, tuple[str, ...]] = {
-    "vn.rehab.admitted.v1": ("indicator_totals", "census_changes", "episodes", "person_months"),
+    "vn.rehab.admitted.v1": ("indicator_totals", "census_changes", "episodes"),
     "vn.rehab.transferred.v1": ("transfers",),
     "vn.rehab.completed.v1": ("indicator_totals", "census_changes", "episodes"),
     "vn.rehab.relapsed.v1": ("indicator_totals",),
@@ -98,8 +103,14 @@ class Contributions:
 
     counters: Counter[CounterKey] = field(default_factory=Counter)
     census: Counter[CensusKey] = field(default_factory=Counter)
-    persons: dict[tuple[str, date, str], date] = field(default_factory=dict)  # (ward, month, subject) -> known
-    ignored: int = 0
+
+    def add(self, other: Contributions) -> None:
+        self.counters.update(other.counters)
+        self.census.update(other.census)
+
+    def rolled_up(self) -> Totals:
+        """The cells to add at every level of the roll-up (ward, province, VN)."""
+        return Totals(_rolled_up(self.counters, 1), _rolled_up(self.census, 0))
 
     def count(self, indicator: str, ward: str, on: date, known: date) -> None:
         self.counters[(indicator, ward, on.replace(day=1), known)] += 1
@@ -109,8 +120,6 @@ class Contributions:
         self.count(f"admissions.{row['modality']}", ward, row["admitted_on"], known)
         self.count(f"admissions.primary_{row['substance']}", ward, row["admitted_on"], known)
         self.census[(ward, row["modality"], row["admitted_on"], known)] += 1
-        key = (ward, row["admitted_on"].replace(day=1), row["subject"])
-        self.persons[key] = min(known, self.persons.get(key, known))
 
     def discharge(self, row: dict[str, Any]) -> None:
         """An episode whose admission and end are both known now."""
@@ -125,34 +134,49 @@ class Contributions:
         self.census[(ward, modality, on, known)] -= 1
 
 
-async def apply_events(session: AsyncSession, events: list[Event]) -> None:
-    """Apply new (already deduplicated) events to every view, in one transaction that the caller commits."""
+async def apply_events(session: AsyncSession, events: list[Event]) -> list[Event]:
+    """Apply a batch to every view, in one transaction that the caller commits; returns the events applied (the
+    others were applied before, or are a second admission or end of an episode)."""
+    applied, contributions = await apply_facts(session, events)
+    await flush(session, contributions)
+    return applied
+
+
+async def apply_facts(session: AsyncSession, events: list[Event]) -> tuple[list[Event], Contributions]:
+    """The first half of `apply_events`: the facts written, and what the applied events add to the totals."""
     contributions = Contributions()
     admitted: dict[str, AdmittedEvent] = {}
     completed: dict[str, CompletedEvent] = {}
-    moved: list[TransferredEvent] = []
+    moved: dict[str, TransferredEvent] = {}
+    additive: dict[str, Event] = {}
     for event in events:
         match event:
             case AdmittedEvent():
-                contributions.ignored += event.data.episode_id in admitted
                 admitted.setdefault(event.data.episode_id, event)
             case CompletedEvent():
-                contributions.ignored += event.data.episode_id in completed
                 completed.setdefault(event.data.episode_id, event)
             case TransferredEvent():
-                moved.append(event)
-            case RelapsedEvent():
-                contributions.count("relapses", _ward(event.data.unit), event.data.detected_on, known_on(event.time))
-            case EmployedEvent():
-                indicator = f"employment_supported.{event.data.support}"
-                contributions.count(indicator, _ward(event.data.unit), event.data.employed_on, known_on(event.time))
-            case AftercareOpenedEvent():
-                ward = _ward(event.data.unit)
-                contributions.count("aftercare_intake", ward, event.data.opened_on, known_on(event.time))
-    await _admit(session, list(admitted.values()), contributions)
-    await _end(session, list(completed.values()), contributions)
-    await _transfer(session, moved)
-    await flush(session, contributions)
+                moved.setdefault(event.id, event)
+            case RelapsedEvent() | EmployedEvent() | AftercareOpenedEvent():
+                additive.setdefault(event.id, event)
+    applied = await _admit(session, list(admitted.values()), contributions)
+    applied += await _end(session, list(completed.values()), contributions)
+    applied += await _transfer(session, list(moved.values()))
+    for event in await claim(session, list(additive.values())):
+        _count_additive(event, contributions)
+        applied.append(event)
+    return applied, contributions
+
+
+def _count_additive(event: Event, into: Contributions) -> None:
+    match event:
+        case RelapsedEvent():
+            into.count("relapses", _ward(event.data.unit), event.data.detected_on, known_on(event.time))
+        case EmployedEvent():
+            indicator = f"employment_supported.{event.data.support}"
+            into.count(indicator, _ward(event.data.unit), event.data.employed_on, known_on(event.time))
+        case AftercareOpenedEvent():
+            into.count("aftercare_intake", _ward(event.data.unit), event.data.opened_on, known_on(event.time))
 
 
 _ADMIT = text(
@@ -171,9 +195,10 @@ _ADMIT = text(
 )
 
 
-async def _admit(session: AsyncSession, events: Sequence[AdmittedEvent], into: Contributions) -> None:
+async def _admit(session: AsyncSession, events: Sequence[AdmittedEvent], into: Contributions) -> list[Event]:
     if not events:
-        return
+        return []
+    by_episode = {e.data.episode_id: e for e in events}
     rows = {
         e.data.episode_id: {
             "subject": e.subject,
@@ -205,13 +230,14 @@ async def _admit(session: AsyncSession, events: Sequence[AdmittedEvent], into: C
             },
         },
     )
-    applied = result.mappings().all()
-    into.ignored += len(rows) - len(applied)
-    for done in applied:
+    applied: list[Event] = []
+    for done in result.mappings().all():
         row = rows[done["episode_id"]]
         into.admission(row)
         if done["completed_on"] is not None:
             into.discharge({**row, **done})
+        applied.append(by_episode[done["episode_id"]])
+    return applied
 
 
 _END = text(
@@ -228,9 +254,10 @@ _END = text(
 )
 
 
-async def _end(session: AsyncSession, events: Sequence[CompletedEvent], into: Contributions) -> None:
+async def _end(session: AsyncSession, events: Sequence[CompletedEvent], into: Contributions) -> list[Event]:
     if not events:
-        return
+        return []
+    by_episode = {e.data.episode_id: e for e in events}
     rows = {
         e.data.episode_id: {
             "completed_on": e.data.completed_on,
@@ -250,11 +277,12 @@ async def _end(session: AsyncSession, events: Sequence[CompletedEvent], into: Co
             "known": [r["completed_known"] for r in rows.values()],
         },
     )
-    applied = result.mappings().all()
-    into.ignored += len(rows) - len(applied)
-    for done in applied:
+    applied: list[Event] = []
+    for done in result.mappings().all():
         if done["admitted_on"] is not None:  # else parked: the admission adds it when it comes
             into.discharge({**rows[done["episode_id"]], **done})
+        applied.append(by_episode[done["episode_id"]])
+    return applied
 
 
 _TRANSFER = text(
@@ -263,15 +291,16 @@ _TRANSFER = text(
     SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:episodes AS text[]), CAST(:days AS date[]),
                          CAST(:froms AS text[]), CAST(:tos AS text[]), CAST(:known AS date[]))
     ON CONFLICT (event_id) DO NOTHING
+    RETURNING event_id
     """
 )
 
 
-async def _transfer(session: AsyncSession, events: Sequence[TransferredEvent]) -> None:
+async def _transfer(session: AsyncSession, events: Sequence[TransferredEvent]) -> list[Event]:
     if not events:
-        return
+        return []
     ordered = sorted(events, key=lambda e: e.id)
-    await session.execute(
+    result = await session.execute(
         _TRANSFER,
         {
             "ids": [e.id for e in ordered],
@@ -282,62 +311,43 @@ async def _transfer(session: AsyncSession, events: Sequence[TransferredEvent]) -
             "known": [known_on(e.time) for e in ordered],
         },
     )
+    written = set(result.scalars())
+    return [e for e in ordered if e.id in written]
 
 
 def _rolled_up(ward_keyed: Counter[tuple[Any, ...]], ward_at: int) -> Counter[tuple[Any, ...]]:
     rolled: Counter[tuple[Any, ...]] = Counter()
+    get = rolled.get
     for key, value in ward_keyed.items():
         if value:
+            before, after = key[:ward_at], key[ward_at + 1 :]
             for unit in units.rollup(key[ward_at]):
-                rolled[(*key[:ward_at], unit, *key[ward_at + 1 :])] += value
+                cell = (*before, unit, *after)
+                rolled[cell] = get(cell, 0) + value
     return rolled
 
 
 def _columns(keys: Sequence[tuple[Any, ...]], values: Sequence[int], names: Sequence[str]) -> dict[str, list[Any]]:
-    columns: dict[str, list[Any]] = {name: [k[i] for k in keys] for i, name in enumerate(names)}
+    transposed = zip(*keys, strict=True)
+    columns: dict[str, list[Any]] = {name: list(column) for name, column in zip(names, transposed, strict=True)}
     columns["values"] = list(values)
     return columns
 
 
-_COUNTER_TOTALS = text(
+_COUNTERS = text(
     """
-    INSERT INTO indicator_totals AS t (indicator_id, unit, month, value)
-    SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:units AS text[]), CAST(:months AS date[]),
-                         CAST(:values AS bigint[]))
-    ON CONFLICT (indicator_id, unit, month) DO UPDATE SET value = t.value + EXCLUDED.value
-    """
-)
-_COUNTER_REVISIONS = text(
-    """
-    INSERT INTO indicator_revisions AS t (indicator_id, unit, month, known_on, value)
+    INSERT INTO indicator_totals AS t (indicator_id, unit, month, known_on, value)
     SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:units AS text[]), CAST(:months AS date[]),
                          CAST(:known AS date[]), CAST(:values AS bigint[]))
     ON CONFLICT (indicator_id, unit, month, known_on) DO UPDATE SET value = t.value + EXCLUDED.value
     """
 )
-_CENSUS_TOTALS = text(
+_CENSUS = text(
     """
-    INSERT INTO census_changes AS t (unit, modality, day, value)
-    SELECT * FROM unnest(CAST(:units AS text[]), CAST(:modalities AS text[]), CAST(:days AS date[]),
-                         CAST(:values AS bigint[]))
-    ON CONFLICT (unit, modality, day) DO UPDATE SET value = t.value + EXCLUDED.value
-    """
-)
-_CENSUS_REVISIONS = text(
-    """
-    INSERT INTO census_revisions AS t (unit, modality, day, known_on, value)
+    INSERT INTO census_changes AS t (unit, modality, day, known_on, value)
     SELECT * FROM unnest(CAST(:units AS text[]), CAST(:modalities AS text[]), CAST(:days AS date[]),
                          CAST(:known AS date[]), CAST(:values AS bigint[]))
     ON CONFLICT (unit, modality, day, known_on) DO UPDATE SET value = t.value + EXCLUDED.value
-    """
-)
-_PERSONS = text(
-    """
-    INSERT INTO person_months AS p (unit, month, subject, known_on)
-    SELECT * FROM unnest(CAST(:units AS text[]), CAST(:months AS date[]), CAST(:subjects AS text[]),
-                         CAST(:known AS date[]))
-    ON CONFLICT (unit, month, subject) DO UPDATE SET known_on = LEAST(p.known_on, EXCLUDED.known_on)
-    WHERE EXCLUDED.known_on < p.known_on
     """
 )
 
@@ -350,31 +360,32 @@ async def _upsert(
         await session.execute(statement, _columns(keys, [summed[k] for k in keys], names))
 
 
-def _without_known(revisions: Counter[tuple[Any, ...]]) -> Counter[tuple[Any, ...]]:
-    totals: Counter[tuple[Any, ...]] = Counter()
-    for key, value in revisions.items():
-        totals[key[:-1]] += value
-    return totals
+@dataclass
+class Totals:
+    """Contributions rolled up: the cells of `indicator_totals` and `census_changes` to add to."""
+
+    counters: Counter[tuple[Any, ...]]
+    census: Counter[tuple[Any, ...]]
+
+    def split(self, parts: int) -> list[Totals]:
+        """Disjoint shares of the cells, to be written on as many connections at once without waiting on each
+        other's row locks."""
+        shares = [Totals(Counter(), Counter()) for _ in range(parts)]
+        for key, value in self.counters.items():
+            shares[hash(key) % parts].counters[key] = value
+        for key, value in self.census.items():
+            shares[hash(key) % parts].census[key] = value
+        return shares
 
 
 async def flush(session: AsyncSession, c: Contributions) -> None:
-    """Roll a batch's contributions up to province and VN and add them to the views: five statements at most."""
-    counters = _rolled_up(c.counters, 1)
-    await _upsert(session, _COUNTER_TOTALS, _without_known(counters), ("ids", "units", "months"))
-    await _upsert(session, _COUNTER_REVISIONS, counters, ("ids", "units", "months", "known"))
-    census = _rolled_up(c.census, 0)
-    await _upsert(session, _CENSUS_TOTALS, _without_known(census), ("units", "modalities", "days"))
-    await _upsert(session, _CENSUS_REVISIONS, census, ("units", "modalities", "days", "known"))
-    persons: dict[tuple[str, date, str], date] = {}
-    for (ward, month, subject), known in c.persons.items():
-        for unit in units.rollup(ward):
-            key = (unit, month, subject)
-            persons[key] = min(known, persons.get(key, known))
-    if persons:
-        keys = sorted(persons)
-        columns = _columns(keys, [0] * len(keys), ("units", "months", "subjects"))
-        columns.pop("values")
-        await session.execute(_PERSONS, {**columns, "known": [persons[k] for k in keys]})
+    """Roll a batch's contributions up to province and VN and add them to the views: two statements at most."""
+    await write_totals(session, c.rolled_up())
+
+
+async def write_totals(session: AsyncSession, totals: Totals) -> None:
+    await _upsert(session, _COUNTERS, totals.counters, ("ids", "units", "months", "known"))
+    await _upsert(session, _CENSUS, totals.census, ("units", "modalities", "days", "known"))
 
 
 def mark_fresh(metrics: Metrics, applied: list[Event]) -> None:

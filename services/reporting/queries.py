@@ -1,7 +1,6 @@
 """Reading the views: every figure of a unit and period comes from the materialised tables, never raw events.
 
-`as_of` (a date, or None for everything known now) switches a read from the current totals to the revisions
-kept by the date they were recorded on.
+`as_of` (a date, or None for everything known now) limits a read to the cells recorded on or before that date.
 """
 
 from __future__ import annotations
@@ -32,10 +31,10 @@ async def get_counters(
     session: AsyncSession, ids: Collection[str], unit_list: Sequence[str], period: Period, as_of: date | None
 ) -> Values:
     """Each counter's total per unit over a period; what has no events is missing (read as 0)."""
-    table, known = ("indicator_totals", "") if as_of is None else ("indicator_revisions", "AND known_on <= :as_of")
+    known = "" if as_of is None else "AND known_on <= :as_of"
     rows = await session.execute(
         text(
-            f"SELECT unit, indicator_id, sum(value) FROM {table} "  # noqa: S608 - table chosen above, not input
+            "SELECT unit, indicator_id, sum(value) FROM indicator_totals "  # noqa: S608 - a fixed condition
             f"WHERE indicator_id = ANY(:ids) AND unit = ANY(:units) AND month BETWEEN :first AND :last {known} "
             "GROUP BY unit, indicator_id"
         ),
@@ -50,14 +49,25 @@ async def get_counters(
 async def get_persons(
     session: AsyncSession, unit_list: Sequence[str], period: Period, as_of: date | None
 ) -> dict[str, int]:
-    """Distinct subjects admitted in the period, per unit."""
-    known = "" if as_of is None else "AND known_on <= :as_of"
+    """Distinct subjects admitted in the period, per unit, from the episodes (no table of its own to write)."""
+    found: dict[str, int] = {}
+    for column in sorted({level(u) for u in unit_list}):
+        units_here = [u for u in unit_list if level(u) == column]
+        found |= await _persons(session, column, units_here, period, as_of)
+    return found
+
+
+async def _persons(
+    session: AsyncSession, column: str, unit_list: list[str], period: Period, as_of: date | None
+) -> dict[str, int]:
+    known = "" if as_of is None else "AND admitted_known <= :as_of"
+    unit, where = ("'VN'", "") if column == "country" else (column, f"AND {column} = ANY(:units)")
     rows = await session.execute(
         text(
-            "SELECT unit, count(DISTINCT subject) FROM person_months "  # noqa: S608
-            f"WHERE unit = ANY(:units) AND month BETWEEN :first AND :last {known} GROUP BY unit"
+            f"SELECT {unit}, count(DISTINCT subject) FROM episodes "  # noqa: S608 - fixed columns and conditions
+            f"WHERE admitted_on BETWEEN :first AND :end {where} {known} GROUP BY 1"
         ),
-        {"units": list(unit_list), "first": period.first, "last": period.last, "as_of": as_of},
+        {"units": unit_list, "first": period.first, "end": period.end, "as_of": as_of},
     )
     return {unit: int(n) for unit, n in rows.all()}
 
@@ -65,45 +75,44 @@ async def get_persons(
 async def get_first_time(
     session: AsyncSession, unit_list: Sequence[str], period: Period, as_of: date | None
 ) -> dict[str, int]:
-    """Distinct subjects whose first admission ever (as known on `as_of`) lies in the period, per unit of it."""
-    known = "" if as_of is None else "AND admitted_known <= :as_of"
+    """Distinct subjects whose first admission ever (as known on `as_of`) lies in the period, per unit of it: the
+    admissions in the period with none of the same subject before them (one index probe each)."""
+    found: dict[str, int] = defaultdict(int)
+    for column in sorted({level(u) for u in unit_list}):
+        units_here = [u for u in unit_list if level(u) == column]
+        for ward, province, n in await _first_admissions(session, column, units_here, period, as_of):
+            found[{"ward": ward, "province": province, "country": units.COUNTRY}[column]] += int(n)
+    return {unit: found.get(unit, 0) for unit in unit_list}
+
+
+async def _first_admissions(
+    session: AsyncSession, column: str, unit_list: list[str], period: Period, as_of: date | None
+) -> Sequence[Any]:
+    known = "" if as_of is None else "AND {0}.admitted_known <= :as_of"
+    where = "" if column == "country" else f"AND e.{column} = ANY(:units)"  # so its index finds the rows
     rows = await session.execute(
         text(
             f"""
-            WITH candidates AS (
-                SELECT DISTINCT subject FROM episodes
-                WHERE admitted_on BETWEEN :first AND :end {known}
-                  AND (:country OR ward = ANY(:units) OR province = ANY(:units))
-            ), firsts AS (
-                SELECT DISTINCT ON (e.subject) e.ward, e.province, e.admitted_on
-                FROM episodes e JOIN candidates c USING (subject)
-                WHERE e.admitted_on IS NOT NULL {known}
-                ORDER BY e.subject, e.admitted_on, e.episode_id
-            )
-            SELECT ward, province, count(*) FROM firsts WHERE admitted_on >= :first GROUP BY ward, province
-            """  # noqa: S608 - only a fixed condition is interpolated
+            SELECT e.ward, e.province, count(*) FROM episodes e
+            WHERE e.admitted_on BETWEEN :first AND :end {where} {known.format("e")}
+              AND NOT EXISTS (
+                  SELECT 1 FROM episodes p
+                  WHERE p.subject = e.subject AND p.admitted_on <= e.admitted_on {known.format("p")}
+                    AND (p.admitted_on, p.episode_id) < (e.admitted_on, e.episode_id))
+            GROUP BY e.ward, e.province
+            """  # noqa: S608 - only fixed columns and conditions are interpolated
         ),
-        {
-            "units": list(unit_list),
-            "country": units.COUNTRY in unit_list,
-            "first": period.first,
-            "end": period.end,
-            "as_of": as_of,
-        },
+        {"units": unit_list, "first": period.first, "end": period.end, "as_of": as_of},
     )
-    found: dict[str, int] = defaultdict(int)
-    for ward, province, n in rows.all():
-        for unit in (ward, province, units.COUNTRY):
-            found[unit] += int(n)
-    return {unit: found.get(unit, 0) for unit in unit_list}
+    return rows.all()
 
 
 async def get_census(session: AsyncSession, unit: str, on: date, as_of: date | None) -> dict[str, int]:
     """Residents by modality on a date in a unit: admitted on or before it and not ended by it."""
-    table, known = ("census_changes", "") if as_of is None else ("census_revisions", "AND known_on <= :as_of")
+    known = "" if as_of is None else "AND known_on <= :as_of"
     rows = await session.execute(
         text(
-            f"SELECT modality, sum(value) FROM {table} "  # noqa: S608
+            "SELECT modality, sum(value) FROM census_changes "  # noqa: S608
             f"WHERE unit = :unit AND day <= :on {known} GROUP BY modality"
         ),
         {"unit": unit, "on": on, "as_of": as_of},

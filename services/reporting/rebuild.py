@@ -1,7 +1,10 @@
 """`hoinhap reporting rebuild`: replay the topics from the beginning into fresh tables, then swap them in.
 
-1. A shadow schema (`<schema>_rebuild`) is created afresh and migrated; the topics are read from the beginning
-   (no consumer group) up to the end offsets taken at the start, through the same projection as the service.
+1. A shadow schema (`<schema>_rebuild`) is created afresh and migrated, its secondary indexes dropped (built once
+   after the replay, not row by row); the topics are read from the beginning (no consumer group) up to the end
+   offsets taken at the start, through the same projection as the service. Reading and decoding the next batch
+   overlaps the database's work on the one before (a queue of two batches between them). The shadow tables are
+   unlogged while they fill (a crash loses only the rebuild), and made durable before the swap.
 2. Then, holding the rebuild lock exclusively (each batch of the running service takes it shared, so the
    service finishes its batch in flight and waits), it reads on to the end offsets of that moment, and in one
    transaction moves the live views and inbox aside and the rebuilt ones in. Reads go on throughout; they wait
@@ -17,22 +20,30 @@ import logging
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from asyncpg.exceptions import DeadlockDetectedError
-from sqlalchemy import text
+from sqlalchemy import Index, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.schema import CreateIndex
 
 from services.reporting.app import MIGRATIONS, Settings
 from services.reporting.db import rebuild_lock
-from services.reporting.models import REBUILT
-from services.reporting.projections import CONSUMED_TYPES, apply_events, unknown_unit
-from shared.consumer import Rejection, decode
+from services.reporting.models import REBUILT, metadata
+from services.reporting.projections import (
+    CONSUMED_TYPES,
+    Contributions,
+    Totals,
+    apply_facts,
+    unknown_unit,
+    write_totals,
+)
+from shared.consumer import Record, Rejection, decode
 from shared.database import create_engine, migrate, sessions
 from shared.events import EVENT_TOPICS, Event
-from shared.inbox import claim
+from shared.runtime import tune_gc
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +73,36 @@ class Progress:
 Report = Callable[[Progress], None]
 
 
+@dataclass
+class Batch:
+    """One fetch, decoded: the events to apply, and how many records it held and were rejected."""
+
+    records: int
+    rejected: int = 0
+    events: list[Event] = field(default_factory=list)
+
+
+def _secondary_indexes() -> list[Index]:
+    return [index for table in REBUILT for index in metadata.tables[table].indexes]
+
+
 def _print(progress: Progress) -> None:
     print(f"rebuild: {progress}", flush=True)
 
 
 class Rebuild:
-    def __init__(self, settings: Settings, *, batch_size: int = 5000, report: Report = _print) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        batch_size: int = 10_000,
+        flush_every: int = 50_000,
+        writers: int = 2,
+        report: Report = _print,
+    ) -> None:
         self.settings = settings
+        self.flush_every = flush_every
+        self.writers = writers
         self.live = settings.db_schema
         self.shadow = f"{settings.db_schema}_rebuild"
         self.batch_size = batch_size
@@ -82,13 +116,16 @@ class Rebuild:
             bootstrap_servers=self.settings.kafka_bootstrap_servers, enable_auto_commit=False, group_id=None
         )
         await consumer.start()
+        tune_gc()
         try:
+            await migrate(live, self.live, MIGRATIONS)  # a rebuild may come first, before the service ever ran
             await self._fresh_shadow(shadow)
             partitions = await self._assign(consumer)
             start = await consumer.beginning_offsets(partitions)
             end = await consumer.end_offsets(partitions)
             progress = Progress(total=sum(end[p] - start[p] for p in partitions), started=time.monotonic())
             await self._replay(consumer, end, sessions(shadow), progress)
+            await self._index(shadow)
             async with live.connect() as conn:
                 await self._catch_up_and_swap(conn, consumer, partitions, sessions(shadow), progress)
             self.report(progress)
@@ -102,6 +139,20 @@ class Rebuild:
         async with shadow.begin() as conn:
             await conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.shadow}" CASCADE'))
         await migrate(shadow, self.shadow, MIGRATIONS)
+        async with shadow.begin() as conn:
+            for index in _secondary_indexes():
+                await conn.execute(text(f'DROP INDEX "{self.shadow}"."{index.name}"'))
+            for table in REBUILT:  # no WAL while replaying: a rebuild that fails starts again from nothing
+                await conn.execute(text(f'ALTER TABLE "{self.shadow}"."{table}" SET UNLOGGED'))
+
+    async def _index(self, shadow: AsyncEngine) -> None:
+        """Build the secondary indexes, and make the tables durable (written to the WAL once each, in bulk),
+        before the lock is taken: the service waits only for the catch-up and the swap."""
+        async with shadow.begin() as conn:
+            for index in _secondary_indexes():
+                await conn.execute(CreateIndex(index))  # the shadow engine's search_path is the shadow schema
+            for table in REBUILT:
+                await conn.execute(text(f'ALTER TABLE "{self.shadow}"."{table}" SET LOGGED'))
 
     async def _assign(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
         partitions = [
@@ -118,28 +169,72 @@ class Rebuild:
         db: async_sessionmaker[AsyncSession],
         progress: Progress,
     ) -> None:
+        batches: asyncio.Queue[Batch | Exception | None] = asyncio.Queue(maxsize=2)
+        reader = asyncio.create_task(self._read(consumer, until, batches))
         reported = time.monotonic()
-        while [p for p in until if await consumer.position(p) < until[p]]:
-            fetched = await consumer.getmany(timeout_ms=500, max_records=self.batch_size)
-            records = [r for batch in fetched.values() for r in batch]
-            if not records:
-                continue
-            events: list[Event] = []
-            for record in records:
-                decoded = decode(record, self.settings.topic_prefix)
-                problem = None if isinstance(decoded, Rejection) else unknown_unit(decoded)
-                if isinstance(decoded, Rejection) or problem is not None:
-                    progress.rejected += 1
-                else:
-                    events.append(decoded)
+        pending, held = Contributions(), 0
+        try:
+            while (batch := await batches.get()) is not None:
+                if isinstance(batch, Exception):
+                    raise batch
+                async with db.begin() as session:
+                    applied, contributions = await apply_facts(session, batch.events)
+                pending.add(contributions)
+                held += len(applied)
+                if held >= self.flush_every:
+                    await self._flush(db, pending)
+                    pending, held = Contributions(), 0
+                progress.read += batch.records
+                progress.rejected += batch.rejected
+                progress.applied += len(applied)
+                if time.monotonic() - reported >= 1.0:
+                    self.report(progress)
+                    reported = time.monotonic()
+            await self._flush(db, pending)
+        finally:
+            reader.cancel()
+
+    async def _flush(self, db: async_sessionmaker[AsyncSession], contributions: Contributions) -> None:
+        """Add many batches' totals at once (fewer, fuller cells), on several connections. Unlike the service,
+        the facts and the totals need not commit together: a rebuild that fails is started again from nothing."""
+
+        async def write(share: Totals) -> None:
             async with db.begin() as session:
-                fresh = await claim(session, events)
-                await apply_events(session, fresh)
-            progress.read += len(records)
-            progress.applied += len(fresh)
-            if time.monotonic() - reported >= 1.0:
-                self.report(progress)
-                reported = time.monotonic()
+                await write_totals(session, share)
+
+        await asyncio.gather(*(write(share) for share in contributions.rolled_up().split(self.writers)))
+
+    async def _read(
+        self,
+        consumer: AIOKafkaConsumer,
+        until: dict[TopicPartition, int],
+        batches: asyncio.Queue[Batch | Exception | None],
+    ) -> None:
+        """Fetch and decode batches up to `until`, then None (or the error that stopped it); runs while the
+        database applies the batch before."""
+        try:
+            while [p for p in until if await consumer.position(p) < until[p]]:
+                fetched = await consumer.getmany(timeout_ms=500, max_records=self.batch_size)
+                records = [r for batch in fetched.values() for r in batch]
+                if records:
+                    await batches.put(await self._decoded(records))
+        except Exception as error:  # handed to the applying side, which raises it
+            await batches.put(error)
+            return
+        await batches.put(None)
+
+    async def _decoded(self, records: list[Record]) -> Batch:
+        batch = Batch(records=len(records))
+        for n, record in enumerate(records, start=1):
+            decoded = decode(record, self.settings.topic_prefix)
+            problem = None if isinstance(decoded, Rejection) else unknown_unit(decoded)
+            if isinstance(decoded, Rejection) or problem is not None:
+                batch.rejected += 1
+            else:
+                batch.events.append(decoded)
+            if n % 1000 == 0:
+                await asyncio.sleep(0)  # let the applying side send its next statement
+        return batch
 
     async def _catch_up_and_swap(
         self,

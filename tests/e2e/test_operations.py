@@ -74,7 +74,7 @@ async def test_prometheus_sees_events_flow_consumers_catch_up_and_a_bad_record_d
     assert await eventually(lambda: prometheus.query(LAG), {"": 0.0}) == {"": 0}
     assert await eventually(lambda: prometheus.query(BACKLOG), {"": 0.0}) == {"": 0}
 
-    updated = {"indicator_totals", "census_changes", "episodes", "person_months"}  # what an admission updates
+    updated = {"indicator_totals", "census_changes", "episodes"}  # what an admission updates
 
     async def views_updated() -> bool:  # other tests' events may have updated other views before
         return updated <= set(await prometheus.query(VIEW_AGE, by="view"))

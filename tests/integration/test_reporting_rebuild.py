@@ -113,3 +113,39 @@ async def test_a_rebuild_swaps_in_equal_views_while_reads_and_the_consumer_go_on
             await engine.dispose()
         async with create_engine(infra.database_url, "public").begin() as conn:
             await conn.execute(text(f'DROP SCHEMA IF EXISTS "{live_name}_rebuild" CASCADE'))
+
+
+async def test_a_rebuild_before_the_service_ever_ran_creates_the_views(infra: Infra) -> None:
+    prefix = f"{infra.topic_prefix}rb{uuid.uuid4().hex[:6]}."
+    await ensure_topics(infra.bootstrap_servers, prefix, 3)
+    live_name, scratch_name = f"rb_{uuid.uuid4().hex[:8]}", f"rb_{uuid.uuid4().hex[:8]}"
+    live, scratch = create_engine(infra.database_url, live_name), await _schema(infra, scratch_name)
+    events = a_stream(random.Random(3), 200, "first")
+    try:
+        await publish(infra, prefix, events)
+        await deliver(sessions(scratch), [events])
+        settings = Settings(
+            DATABASE_URL=infra.database_url,
+            KAFKA_BOOTSTRAP_SERVERS=infra.bootstrap_servers,
+            HOINHAP_ADMIN_TOKEN="t" * 20,
+            HOINHAP_TOPIC_PREFIX=prefix,
+            db_schema=live_name,
+        )
+        progress = await Rebuild(settings, batch_size=150, report=lambda _: None).run()
+
+        assert progress.read == len(events)
+        assert await dump(live) == await dump(scratch)
+        async with live.connect() as conn:  # filled unlogged, swapped in durable
+            unlogged = await conn.execute(
+                text(
+                    "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = :schema AND c.relpersistence = 'u'"
+                ),
+                {"schema": live_name},
+            )
+            assert list(unlogged.scalars()) == []
+    finally:
+        for engine, name in ((live, live_name), (scratch, scratch_name)):
+            async with engine.begin() as conn:
+                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+            await engine.dispose()
