@@ -3,8 +3,13 @@
 1. A shadow schema (`<schema>_rebuild`) is created afresh and migrated, its secondary indexes dropped (built once
    after the replay, not row by row); the topics are read from the beginning (no consumer group) up to the end
    offsets taken at the start, through the same projection as the service. Reading and decoding the next batch
-   overlaps the database's work on the one before (a queue of two batches between them). The shadow tables are
-   unlogged while they fill (a crash loses only the rebuild), and made durable before the swap.
+   overlaps the database's work on the one before (a queue of two batches between them). The facts (episodes,
+   transfers, inbox) are upserted as the service does; the totals, summed in memory over many batches at ward
+   level, are appended with COPY to unindexed staging tables (on a second connection, while the replay goes on),
+   and at the end rolled up to province and VN and summed into the views in one statement each, their keys built
+   after: no index probe or row lock per cell, and the rate does not fall as the tables outgrow the database's
+   buffers. The shadow tables are unlogged while they fill (a crash loses only the rebuild), and made durable
+   before the swap (the totals before they are filled, so each of their rows reaches the WAL once).
 2. Then, holding the rebuild lock exclusively (each batch of the running service takes it shared, so the
    service finishes its batch in flight and waits), it reads on to the end offsets of that moment, and in one
    transaction moves the live views and inbox aside and the rebuilt ones in. Reads go on throughout; they wait
@@ -19,8 +24,9 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from asyncpg.exceptions import DeadlockDetectedError
@@ -40,6 +46,7 @@ from services.reporting.projections import (
     unknown_unit,
     write_totals,
 )
+from shared import units
 from shared.consumer import Record, Rejection, decode
 from shared.database import create_engine, migrate, sessions
 from shared.events import EVENT_TOPICS, Event
@@ -57,6 +64,7 @@ class Progress:
     applied: int = 0
     rejected: int = 0
     started: float = 0.0
+    phase: str = "replaying"
 
     @property
     def rate(self) -> float:
@@ -65,12 +73,15 @@ class Progress:
     def __str__(self) -> str:
         pct = 100.0 * self.read / self.total if self.total else 100.0
         return (
-            f"{self.read:,}/{self.total:,} records ({pct:.1f}% of the end offsets), {self.rate:,.0f} events/s, "
-            f"{self.applied:,} applied, {self.rejected:,} rejected"
+            f"{self.phase}: {self.read:,}/{self.total:,} records ({pct:.1f}% of the end offsets), "
+            f"{self.rate:,.0f} events/s, {self.applied:,} applied, {self.rejected:,} rejected, "
+            f"{time.monotonic() - self.started:.1f} s"
         )
 
 
 Report = Callable[[Progress], None]
+#: Where a replay puts what many batches add to the totals: staged in bulk, or added to the views.
+Flush = Callable[[Contributions], Awaitable[None]]
 
 
 @dataclass
@@ -124,16 +135,24 @@ class Rebuild:
             start = await consumer.beginning_offsets(partitions)
             end = await consumer.end_offsets(partitions)
             progress = Progress(total=sum(end[p] - start[p] for p in partitions), started=time.monotonic())
-            await self._replay(consumer, end, sessions(shadow), progress)
+            async with _Staging(shadow, self.shadow) as staging:
+                await self._replay(consumer, end, sessions(shadow), progress, staging.add)
+                self._enter(progress, "summing the staged totals into the views")
+            self._enter(progress, "making the tables durable, building indexes, analyzing")
             await self._index(shadow)
+            self._enter(progress, "catching up under the lock, swapping")
             async with live.connect() as conn:
                 await self._catch_up_and_swap(conn, consumer, partitions, sessions(shadow), progress)
-            self.report(progress)
+            self._enter(progress, "swapped")
             return progress
         finally:
             await consumer.stop()
             await live.dispose()
             await shadow.dispose()
+
+    def _enter(self, progress: Progress, phase: str) -> None:
+        progress.phase = phase
+        self.report(progress)
 
     async def _fresh_shadow(self, shadow: AsyncEngine) -> None:
         async with shadow.begin() as conn:
@@ -146,13 +165,15 @@ class Rebuild:
                 await conn.execute(text(f'ALTER TABLE "{self.shadow}"."{table}" SET UNLOGGED'))
 
     async def _index(self, shadow: AsyncEngine) -> None:
-        """Build the secondary indexes, and make the tables durable (written to the WAL once each, in bulk),
-        before the lock is taken: the service waits only for the catch-up and the swap."""
+        """Make the tables durable (written to the WAL once each, in bulk), build the secondary indexes and gather
+        the planner's statistics, before the lock is taken: the service waits only for the catch-up and the swap."""
         async with shadow.begin() as conn:
+            for table in REBUILT:  # first: SET LOGGED rewrites a table and every index it has
+                await conn.execute(text(f'ALTER TABLE "{self.shadow}"."{table}" SET LOGGED'))
             for index in _secondary_indexes():
                 await conn.execute(CreateIndex(index))  # the shadow engine's search_path is the shadow schema
-            for table in REBUILT:
-                await conn.execute(text(f'ALTER TABLE "{self.shadow}"."{table}" SET LOGGED'))
+            for table in REBUILT:  # statistics now, or the first reads after the swap are planned blind
+                await conn.execute(text(f'ANALYZE "{self.shadow}"."{table}"'))
 
     async def _assign(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
         partitions = [
@@ -168,6 +189,7 @@ class Rebuild:
         until: dict[TopicPartition, int],
         db: async_sessionmaker[AsyncSession],
         progress: Progress,
+        flush: Flush,
     ) -> None:
         batches: asyncio.Queue[Batch | Exception | None] = asyncio.Queue(maxsize=2)
         reader = asyncio.create_task(self._read(consumer, until, batches))
@@ -182,7 +204,7 @@ class Rebuild:
                 pending.add(contributions)
                 held += len(applied)
                 if held >= self.flush_every:
-                    await self._flush(db, pending)
+                    await flush(pending)
                     pending, held = Contributions(), 0
                 progress.read += batch.records
                 progress.rejected += batch.rejected
@@ -190,19 +212,22 @@ class Rebuild:
                 if time.monotonic() - reported >= 1.0:
                     self.report(progress)
                     reported = time.monotonic()
-            await self._flush(db, pending)
+            await flush(pending)
         finally:
             reader.cancel()
 
-    async def _flush(self, db: async_sessionmaker[AsyncSession], contributions: Contributions) -> None:
-        """Add many batches' totals at once (fewer, fuller cells), on several connections. Unlike the service,
-        the facts and the totals need not commit together: a rebuild that fails is started again from nothing."""
+    def _upsert(self, db: async_sessionmaker[AsyncSession]) -> Flush:
+        """The catch-up's flush: add the totals to the views (indexed by then) on several connections. Unlike the
+        service, the facts and the totals need not commit together: a rebuild that fails starts again from nothing."""
 
         async def write(share: Totals) -> None:
             async with db.begin() as session:
                 await write_totals(session, share)
 
-        await asyncio.gather(*(write(share) for share in contributions.rolled_up().split(self.writers)))
+        async def flush(contributions: Contributions) -> None:
+            await asyncio.gather(*(write(share) for share in contributions.rolled_up().split(self.writers)))
+
+        return flush
 
     async def _read(
         self,
@@ -250,7 +275,7 @@ class Rebuild:
         try:
             end = await consumer.end_offsets(partitions)
             progress.total = progress.read + sum([end[p] - await consumer.position(p) for p in partitions])
-            await self._replay(consumer, end, db, progress)
+            await self._replay(consumer, end, db, progress, self._upsert(db))
             await self._swap(conn)
         finally:
             await conn.execute(text("SELECT pg_advisory_unlock(hashtext(:name))"), lock)
@@ -281,6 +306,92 @@ class Rebuild:
                     raise
                 log.warning("swap met a deadlock with a reader; retrying")
                 await asyncio.sleep(0.1 * attempt)
+
+
+_STAGED = {"indicator_totals": "indicator_staging", "census_changes": "census_staging"}
+#: Each view's key, and how a staged ward-level cell becomes a cell of its ward, its province and VN.
+_KEYS = {"indicator_totals": "indicator_id, unit, month, known_on", "census_changes": "unit, modality, day, known_on"}
+#: The staged totals are summed into each view in this many concurrent shares, split by this column.
+_SHARES = 2
+_SPLIT = {"indicator_totals": "indicator_id", "census_changes": "modality"}
+_ROLLED_UP = {
+    "indicator_totals": "s.indicator_id, u.unit, s.month, s.known_on",
+    "census_changes": "u.unit, s.modality, s.day, s.known_on",
+}
+
+
+class _Staging:
+    """Ward-level totals appended with COPY to unindexed tables beside the views, one append in flight at a time
+    (the replay goes on meanwhile); on a clean exit, rolled up to province and VN and summed by key into the empty
+    views, which are made durable first so each row is written to the WAL once; then dropped."""
+
+    def __init__(self, engine: AsyncEngine, schema: str) -> None:
+        self.engine, self.schema = engine, schema
+        self.pending: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> _Staging:
+        async with self.engine.begin() as conn:
+            for view, staged in _STAGED.items():
+                await conn.execute(text(f'CREATE UNLOGGED TABLE "{staged}" (LIKE "{view}")'))
+            await conn.execute(text("CREATE UNLOGGED TABLE ward_provinces (ward text PRIMARY KEY, province text)"))
+        wards = [(ward, province) for province in units.provinces() for ward in units.wards_of(province)]
+        await self._copy_rows("ward_provinces", wards)
+        return self
+
+    async def add(self, contributions: Contributions) -> None:
+        await self._settled()
+        self.pending = asyncio.create_task(self._copy(contributions))
+
+    async def _copy(self, contributions: Contributions) -> None:
+        for staged, cells in (("indicator_staging", contributions.counters), ("census_staging", contributions.census)):
+            await self._copy_rows(staged, [(*key, value) for key, value in cells.items() if value])
+
+    async def _copy_rows(self, table: str, rows: list[tuple[Any, ...]]) -> None:
+        async with self.engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            assert raw is not None  # an open asyncpg connection
+            await raw.copy_records_to_table(table, records=rows, schema_name=self.schema)
+
+    async def _settled(self) -> None:
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            await pending
+
+    async def __aexit__(self, kind: object, error: object, traceback: object) -> None:
+        if error is not None:
+            if self.pending is not None:
+                self.pending.cancel()
+            return
+        await self._settled()
+        async with self.engine.begin() as conn:
+            for view in _STAGED:
+                await conn.execute(text(f'ALTER TABLE "{view}" SET LOGGED'))  # empty: nothing to rewrite
+                await conn.execute(text(f'ALTER TABLE "{view}" DROP CONSTRAINT "{view}_pkey"'))
+        await asyncio.gather(*(self._sum(view, share) for view in _STAGED for share in range(_SHARES)))
+        async with self.engine.begin() as conn:  # one sort per table, not an index probe per cell
+            await conn.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
+            for view, staged in _STAGED.items():
+                await conn.execute(
+                    text(f'ALTER TABLE "{view}" ADD CONSTRAINT "{view}_pkey" PRIMARY KEY ({_KEYS[view]})')
+                )
+                await conn.execute(text(f'DROP TABLE "{staged}"'))
+            await conn.execute(text("DROP TABLE ward_provinces"))
+
+    async def _sum(self, view: str, share: int) -> None:
+        """One share of a view's cells, on a connection of its own: the shares are split by a column every
+        cell of a roll-up shares (the indicator, the modality), so no two shares write the same key."""
+        async with self.engine.begin() as conn:
+            await conn.execute(text("SET LOCAL work_mem = '128MB'"))
+            await conn.execute(
+                text(
+                    f'INSERT INTO "{view}" SELECT {_ROLLED_UP[view]}, sum(s.value) FROM "{_STAGED[view]}" s '  # noqa: S608
+                    "LEFT JOIN ward_provinces w ON w.ward = s.unit "  # a ward missing there fails on NOT NULL
+                    "CROSS JOIN LATERAL (VALUES (s.unit), (w.province), (:country)) AS u (unit) "
+                    f"WHERE abs(hashtext(s.{_SPLIT[view]})) % :shares = :share "
+                    "GROUP BY 1, 2, 3, 4 HAVING sum(s.value) <> 0"
+                ),
+                {"country": units.COUNTRY, "shares": _SHARES, "share": share},
+            )
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
