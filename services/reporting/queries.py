@@ -62,10 +62,10 @@ async def _persons(
 ) -> dict[str, int]:
     known = "" if as_of is None else "AND admitted_known <= :as_of"
     unit, where = ("'VN'", "") if column == "country" else (column, f"AND {column} = ANY(:units)")
-    rows = await session.execute(
+    rows = await session.execute(  # DISTINCT in a subquery is hashed; count(DISTINCT) always sorts
         text(
-            f"SELECT {unit}, count(DISTINCT subject) FROM episodes "  # noqa: S608 - fixed columns and conditions
-            f"WHERE admitted_on BETWEEN :first AND :end {where} {known} GROUP BY 1"
+            f"SELECT unit, count(*) FROM (SELECT DISTINCT {unit} AS unit, subject FROM episodes "  # noqa: S608
+            f"WHERE admitted_on BETWEEN :first AND :end {where} {known}) AS admitted GROUP BY unit"
         ),
         {"units": unit_list, "first": period.first, "end": period.end, "as_of": as_of},
     )
