@@ -119,6 +119,7 @@ class Bench:
                 note = f"{elapsed:.1f}s, first commit to last plus a batch"
                 self.add(Figure("reporting_eps", round(eps), "events/s", count, note))
                 reporting.wait_ready()
+                await figures.analyze(infra.database_url, reporting.env["HOINHAP_REPORTING_DB_SCHEMA"])
                 provinces = sorted({units.province_of(w) for w in stream.wards})
                 self.add(*await figures.reads(reporting, self.token, ["VN", *provinces], args.read_seconds))
 

@@ -91,6 +91,18 @@ async def raw_copy(database_url: str, records: Sequence[Record]) -> Figure:
     return Figure("raw_copy_rps", round(len(rows) / elapsed), "rows/s", len(rows), "asyncpg copy_records_to_table")
 
 
+async def analyze(database_url: str, schema: str) -> None:
+    """Gather the planner's statistics on a schema's tables, as autovacuum does within a minute of a bulk change
+    where it runs (it is off on some machines' PostgreSQL, this kind's included): reads planned blind are slower
+    than any deployment's."""
+    conn = await asyncpg.connect(**local.psql_params(database_url))
+    try:
+        for table in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = $1", schema):
+            await conn.execute(f'ANALYZE "{schema}"."{table["tablename"]}"')
+    finally:
+        await conn.close()
+
+
 async def consumed(client: httpx.AsyncClient) -> float:
     """Records a service has finished with (applied, duplicate, rejected or parked), from its metrics."""
     try:
