@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
 from shared import units
 from shared.consumer import DATE_SLACK
+from shared.events import without_nul
 
 
 def _current_ward(code: str) -> str:
@@ -29,15 +30,8 @@ def _not_in_future(day: date) -> date:
     return day
 
 
-def _without_nul(text: str) -> str:
-    # PostgreSQL cannot store NUL in text: refused as a field error rather than failing the request.
-    if "\x00" in text:
-        raise ValueError("must not contain the NUL character")
-    return text
-
-
 #: Free text an agency writes (a decision reference, a facility's name, a plan's title).
-Text = Annotated[str, AfterValidator(_without_nul)]
+Text = Annotated[str, AfterValidator(without_nul)]
 Ward = Annotated[
     str, Field(pattern=r"^\d{5}$", description="Current commune/ward code."), AfterValidator(_current_ward)
 ]

@@ -89,9 +89,9 @@ WardCode = Annotated[
 ]
 
 
-def _without_nul(value: object) -> object:
-    # PostgreSQL cannot store NUL in text: an event carrying one could never be recorded, and its batch would fail
-    # and be redelivered for ever. Refused here, it is dead-lettered as invalid_event (or answered 422).
+def without_nul(value: object) -> object:
+    """Validator: PostgreSQL cannot store NUL in text. An event carrying one could never be recorded, and its batch
+    would fail and be redelivered for ever; refused here, it is dead-lettered as invalid_event (or answered 422)."""
     if isinstance(value, str) and "\x00" in value:
         raise ValueError("must not contain the NUL character")
     return value
@@ -100,7 +100,7 @@ def _without_nul(value: object) -> object:
 class _Data(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
-    _no_nul = field_validator("*")(_without_nul)
+    _no_nul = field_validator("*")(without_nul)
 
 
 def _when_modality(modalities: list[JsonValue], then: JsonDict) -> JsonDict:
@@ -246,7 +246,7 @@ class _Envelope(BaseModel):
     datacontenttype: Literal["application/json"] = Field(description="Media type of data.")
     dataschema: str | None = Field(default=None, max_length=200, description="Optional schema URI of data.")
 
-    _no_nul = field_validator("*")(_without_nul)
+    _no_nul = field_validator("*")(without_nul)
 
     @model_validator(mode="after")
     def _extension_names(self) -> _Envelope:

@@ -171,10 +171,17 @@ class Metrics:
 def instrument_http(app: FastAPI, metrics: Metrics) -> None:
     """Count and time every request under its route template, so label values stay bounded. A plain ASGI
     middleware: Starlette's `BaseHTTPMiddleware` costs a task and a stream per request, most of a cached read."""
+    app.add_middleware(_Measured, metrics=metrics)
 
-    async def measure(scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> None:
+
+class _Measured:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await app(scope, receive, send)
+            await self.app(scope, receive, send)
             return
         started = time.perf_counter()
         status_code = 500
@@ -186,22 +193,11 @@ def instrument_http(app: FastAPI, metrics: Metrics) -> None:
             await send(message)
 
         try:
-            await app(scope, receive, sent)
+            await self.app(scope, receive, sent)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
-            metrics.http_requests.labels(route, scope["method"], str(status_code)).inc()
-            metrics.http_seconds.labels(route, scope["method"]).observe(time.perf_counter() - started)
-
-    app.add_middleware(_Measured, measure=measure)
-
-
-class _Measured:
-    def __init__(self, app: ASGIApp, measure: Callable[[Scope, Receive, Send, ASGIApp], Awaitable[None]]) -> None:
-        self.app = app
-        self.measure = measure
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.measure(scope, receive, send, self.app)
+            self.metrics.http_requests.labels(route, scope["method"], str(status_code)).inc()
+            self.metrics.http_seconds.labels(route, scope["method"]).observe(time.perf_counter() - started)
 
 
 ReadinessCheck = Callable[[], Awaitable[None]]
