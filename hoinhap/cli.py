@@ -37,10 +37,13 @@ def run(name: str, port: int | None) -> None:
     module = _service_module(name)
     settings = module.Settings(**({"port": port} if port else {}))
     # Hold the port from the start: uvicorn binds only once the lifespan (migrations, consumer groups) is done,
-    # seconds in which another process could take a port that looked free.
+    # seconds in which another process could take a port that looked free. Listening at once, not only binding:
+    # two processes may both bind one port with SO_REUSEADDR, and the second would fail only at uvicorn's listen,
+    # after a caller had taken the first one's answers for its own. Connections wait in the backlog meanwhile.
     listener = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind((settings.host, settings.port))
+    listener.listen(2048)
     configure_logging(name, settings.log_level)
     config = uvicorn.Config(module.create_app(settings), log_config=None, access_log=False)
     uvicorn.Server(config).run(sockets=[listener])

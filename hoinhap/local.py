@@ -20,11 +20,19 @@ from sqlalchemy.engine import make_url
 SERVICES = {"intake": 8001, "facility": 8002, "aftercare": 8003, "reporting": 8004}
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A loopback port nothing listens on, never the same twice in one process: the kernel may offer a port again
+    as soon as it is closed, before the process it was chosen for has bound it."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port: int = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def port_answers(host: str, port: int) -> bool:
@@ -170,7 +178,10 @@ class ServiceProcess:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.process.returncode}; see {self.log}")
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                response = httpx.get(f"{self.url}/readyz", timeout=1)
+                if response.status_code == 200:
+                    if response.json().get("service") != self.name:  # a stranger answers on our port
+                        raise RuntimeError(f"{self.url} answers as {response.text}, not as {self.name}")
                     return
             except httpx.TransportError:
                 pass

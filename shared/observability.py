@@ -203,8 +203,9 @@ class _Measured:
 ReadinessCheck = Callable[[], Awaitable[None]]
 
 
-def health_router(metrics: Metrics, checks: dict[str, ReadinessCheck]) -> APIRouter:
-    """`/healthz` (the process answers), `/readyz` (its dependencies answer) and `/metrics`; no authentication."""
+def health_router(service: str, metrics: Metrics, checks: dict[str, ReadinessCheck]) -> APIRouter:
+    """`/healthz` (the process answers), `/readyz` (its dependencies answer; it names the service, so a caller can
+    tell it reached the one it meant) and `/metrics`; no authentication."""
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz", summary="Liveness: the process is up")
@@ -220,8 +221,8 @@ def health_router(metrics: Metrics, checks: dict[str, ReadinessCheck]) -> APIRou
             except Exception as error:
                 failures[name] = type(error).__name__
         if failures:
-            return JSONResponse({"status": "unavailable", "failing": failures}, status_code=503)
-        return JSONResponse({"status": "ready"})
+            return JSONResponse({"status": "unavailable", "service": service, "failing": failures}, status_code=503)
+        return JSONResponse({"status": "ready", "service": service})
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def prometheus() -> Response:

@@ -164,7 +164,7 @@ def create_service_app(
     app.add_exception_handler(RequestValidationError, _validation_error)
     for error in UNAVAILABLE:
         app.add_exception_handler(error, _database_error)
-    app.include_router(health_router(runtime.metrics, _readiness(runtime)))
+    app.include_router(health_router(settings.service, runtime.metrics, _readiness(runtime)))
     for router in (*routers, access_router):
         app.include_router(router)
     instrument_http(app, runtime.metrics)
