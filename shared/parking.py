@@ -3,8 +3,9 @@ service's `parked_events` table, in the transaction that claimed it, and is appl
 applies what it waits for. One left waiting past the configured time goes to the dead-letter topic as `unmatched`
 (`unknown_facility` when what it waited for is the registration of its facility).
 
-A service applies one event at a time and says what became of it: `Applied(releases=...)` names what other
-events may have been waiting for (`episode:<id>`, `facility:<id>`), `Wait(key)` parks the event until then.
+A service applies a round of events at once (in bulk statements, not one event at a time) and says what became of
+each: `Applied(releases=...)` names what other events may have been waiting for (`episode:<id>`, `facility:<id>`),
+`Wait(key)` parks the event until then.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ class Wait:
     key: str
 
 
-ApplyOne = Callable[[AsyncSession, Event], Awaitable[Applied | Wait]]
+#: Applies a round of events (unique ids, in their order) and returns the outcome of each, in the same order.
+ApplyRound = Callable[[AsyncSession, list[Event]], Awaitable[list[Applied | Wait]]]
 
 
 def episode(episode_id: str) -> str:
@@ -95,12 +97,12 @@ _FORGET = text("DELETE FROM inbox WHERE event_id = ANY(CAST(:ids AS text[]))")
 
 
 class Parking:
-    """Applies a service's events through `apply_one`, parking those that must wait; sweeps the expired out."""
+    """Applies a service's events through `apply_round`, parking those that must wait; sweeps the expired out."""
 
     def __init__(
         self,
         table: Table,
-        apply_one: ApplyOne,
+        apply_round: ApplyRound,
         sessions: async_sessionmaker[AsyncSession],
         dead_letters: DeadLetters,
         metrics: Metrics,
@@ -112,7 +114,7 @@ class Parking:
         batch_size: int = 1000,
     ) -> None:
         self.table = table
-        self.apply_one = apply_one
+        self.apply_round = apply_round
         self.sessions = sessions
         self.dead_letters = dead_letters
         self.metrics = metrics
@@ -124,12 +126,12 @@ class Parking:
         self._retried: set[str] = set()  # parked events a sweep of this process has retried since they were parked
 
     @classmethod
-    def of(cls, runtime: Runtime, table: Table, apply_one: ApplyOne) -> Parking:
+    def of(cls, runtime: Runtime, table: Table, apply_round: ApplyRound) -> Parking:
         """A service's parking as its settings configure it; a sweep that released events wakes the relay."""
         settings = runtime.settings
         return cls(
             table,
-            apply_one,
+            apply_round,
             runtime.sessions,
             runtime.dead_letters,
             runtime.metrics,
@@ -156,8 +158,7 @@ class Parking:
             released: set[str] = set()
             waits: list[tuple[Event, str]] = []
             done: list[str] = []
-            for event in events:
-                outcome = await self.apply_one(session, event)
+            for event, outcome in zip(events, await self.apply_round(session, events), strict=True):
                 if isinstance(outcome, Wait):
                     waits.append((event, outcome.key))
                 else:

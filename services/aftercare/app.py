@@ -29,7 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime = build_runtime(
         settings, outbox, publishes=["vn.rehab.relapsed.v1", "vn.rehab.employed.v1", "vn.rehab.aftercare_opened.v1"]
     )
-    parking = Parking.of(runtime, parked_events, db.apply_event)
+    parking = Parking.of(runtime, parked_events, db.apply_events)
     runtime.broker.include_router(handlers.build_router(runtime, parking), prefix=settings.topic_prefix)
     app = create_service_app(
         runtime,

@@ -67,65 +67,104 @@ async def add_support(session: AsyncSession, event: EmployedEvent) -> None:
     )
 
 
-async def _admitted(session: AsyncSession, event: AdmittedEvent) -> Applied:
-    d = event.data
-    await session.execute(
-        insert(Episode)
-        .values(
-            episode_id=d.episode_id, subject=event.subject, modality=d.modality, unit=d.unit, admitted_on=d.admitted_on
-        )
-        .on_conflict_do_nothing()
-    )
-    return Applied((episode(d.episode_id),))
+async def apply_events(session: AsyncSession, events: list[Event]) -> list[Applied | Wait]:
+    """A statement or two per kind: admissions tell what each episode is, then ends open management where the rules
+    say (announced by `aftercare_opened`), then relapses close cases and support is added to them. An end waits for
+    its admission, a relapse or support for its case; one that follows something in the same round finds it."""
+    admissions = [e for e in events if isinstance(e, AdmittedEvent)]
+    if admissions:
+        rows = [
+            {
+                "episode_id": e.data.episode_id,
+                "subject": e.subject,
+                "modality": e.data.modality,
+                "unit": e.data.unit,
+                "admitted_on": e.data.admitted_on,
+            }
+            for e in admissions
+        ]
+        await session.execute(insert(Episode).on_conflict_do_nothing(), rows)
+    known = await _complete(session, [e for e in events if isinstance(e, CompletedEvent)])
+    cases = await _during_cases(session, [e for e in events if isinstance(e, RelapsedEvent | EmployedEvent)])
+    return [_outcome(event, known, cases) for event in events]
 
 
-async def _completed(session: AsyncSession, event: CompletedEvent) -> Applied | Wait:
-    """The end of treatment; management opens where the rules say, announced by `aftercare_opened`."""
-    d = event.data
-    ended = await session.scalar(select(Episode).where(Episode.episode_id == d.episode_id).with_for_update())
-    if ended is None:
-        return Wait(episode(d.episode_id))
-    if ended.ended_on is None:
-        ended.ended_on, ended.outcome = d.completed_on, d.outcome
-        if domain.opens_aftercare(ended.modality, d.outcome):
-            await _open(session, ended, event)
-    return Applied((episode(d.episode_id),))
-
-
-async def _open(session: AsyncSession, ended: Episode, event: CompletedEvent) -> None:
-    d = event.data
-    opened = await session.execute(
-        insert(AftercareCase)
-        .values(episode_id=d.episode_id, subject=ended.subject, unit=d.return_unit, opened_on=d.completed_on)
-        .on_conflict_do_nothing()
-        .returning(AftercareCase.episode_id)
-    )
-    if opened.first() is not None:
-        announced = AftercareOpened(episode_id=d.episode_id, opened_on=d.completed_on, unit=d.return_unit)
-        await add_to_outbox(session, outbox, new_event(announced, subject=ended.subject, source=SOURCE))
-
-
-async def _during_case(session: AsyncSession, event: RelapsedEvent | EmployedEvent) -> Applied | Wait:
-    """A relapse closes the case, support is added to it; both wait for the case to open."""
-    episode_id = event.data.episode_id
-    case = await get_case(session, episode_id, lock=True)
-    if case is None:
-        return Wait(episode(episode_id))
-    if isinstance(event, EmployedEvent):
-        await add_support(session, event)
-    elif case.closed_on is None:
-        close(case, event)
-    return Applied((episode(episode_id),))
-
-
-async def apply_event(session: AsyncSession, event: Event) -> Applied | Wait:
-    """Admissions tell what each episode is; ends open management; relapses and support that agencies published
-    are recorded as if posted here."""
+def _outcome(event: Event, known: set[str], cases: set[str]) -> Applied | Wait:
     match event:
         case AdmittedEvent():
-            return await _admitted(session, event)
-        case CompletedEvent():
-            return await _completed(session, event)
-        case RelapsedEvent() | EmployedEvent():
-            return await _during_case(session, event)
+            return Applied((episode(event.data.episode_id),))
+        case CompletedEvent() | RelapsedEvent() | EmployedEvent():
+            found = known if isinstance(event, CompletedEvent) else cases
+            key = episode(event.data.episode_id)
+            return Applied((key,)) if event.data.episode_id in found else Wait(key)
     return Applied()
+
+
+async def _complete(session: AsyncSession, events: Sequence[CompletedEvent]) -> set[str]:
+    """Ends of treatment, in order (the first end of an episode stands); returns the episodes known."""
+    if not events:
+        return set()
+    ids = {e.data.episode_id for e in events}
+    locked = await session.scalars(select(Episode).where(Episode.episode_id.in_(ids)).with_for_update())
+    episodes = {e.episode_id: e for e in locked}
+    opening: list[tuple[str, CompletedEvent]] = []
+    for event in events:
+        d = event.data
+        ended = episodes.get(d.episode_id)
+        if ended is not None and ended.ended_on is None:
+            ended.ended_on, ended.outcome = d.completed_on, d.outcome
+            if domain.opens_aftercare(ended.modality, d.outcome):
+                opening.append((ended.subject, event))
+    await _open(session, opening)
+    return set(episodes)
+
+
+async def _open(session: AsyncSession, opening: Sequence[tuple[str, CompletedEvent]]) -> None:
+    """Open the cases of these ends (subject, event), each announced once by `aftercare_opened`."""
+    if not opening:
+        return
+    rows = [
+        {
+            "episode_id": e.data.episode_id,
+            "subject": subject,
+            "unit": e.data.return_unit,
+            "opened_on": e.data.completed_on,
+        }
+        for subject, e in opening
+    ]
+    statement = insert(AftercareCase).on_conflict_do_nothing().returning(AftercareCase.episode_id)
+    opened = set((await session.execute(statement, rows)).scalars())
+    announced = [
+        new_event(
+            AftercareOpened(episode_id=e.data.episode_id, opened_on=e.data.completed_on, unit=e.data.return_unit),
+            subject=subject,
+            source=SOURCE,
+        )
+        for subject, e in opening
+        if e.data.episode_id in opened
+    ]
+    await add_to_outbox(session, outbox, *announced)
+
+
+async def _during_cases(session: AsyncSession, events: Sequence[RelapsedEvent | EmployedEvent]) -> set[str]:
+    """Relapses close cases (the first stands), support is added to them, in order; returns the cases found."""
+    if not events:
+        return set()
+    ids = {e.data.episode_id for e in events}
+    locked = await session.scalars(select(AftercareCase).where(AftercareCase.episode_id.in_(ids)).with_for_update())
+    cases = {c.episode_id: c for c in locked}
+    supports = []
+    for event in events:
+        case = cases.get(event.data.episode_id)
+        if case is None:
+            continue
+        if isinstance(event, EmployedEvent):
+            d = event.data
+            supports.append(
+                {"episode_id": d.episode_id, "support": d.support, "employed_on": d.employed_on, "unit": d.unit}
+            )
+        elif case.closed_on is None:
+            close(case, event)
+    if supports:
+        await session.execute(insert(Support).on_conflict_do_nothing(), supports)
+    return set(cases)

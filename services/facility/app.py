@@ -31,7 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         outbox,
         publishes=["vn.rehab.transferred.v1", "vn.rehab.completed.v1", "vn.rehab.facility_registered.v1"],
     )
-    parking = Parking.of(runtime, parked_events, db.apply_event)
+    parking = Parking.of(runtime, parked_events, db.apply_events)
     runtime.broker.include_router(handlers.build_router(runtime, parking), prefix=settings.topic_prefix)
     app = create_service_app(
         runtime,

@@ -119,39 +119,48 @@ async def discharge(session: AsyncSession, resident: Resident, event: CompletedE
     return True
 
 
-async def _admit(session: AsyncSession, event: AdmittedEvent) -> Applied | Wait:
-    d = event.data
-    if not domain.becomes_resident(d):
-        await session.execute(insert(CommunityEpisode).values(episode_id=d.episode_id).on_conflict_do_nothing())
-        return Applied((episode(d.episode_id),))
-    assert d.facility_id is not None
-    if await get_facility(session, d.facility_id) is None:
-        return Wait(awaiting_facility(d.facility_id))
-    inserted = await session.execute(
-        insert(Resident)
-        .values(
-            episode_id=d.episode_id,
-            subject=event.subject,
-            facility_id=d.facility_id,
-            modality=d.modality,
-            unit=d.unit,
-            admitted_on=d.admitted_on,
-        )
-        .on_conflict_do_nothing()
-        .returning(Resident.episode_id)
-    )
-    if inserted.first() is not None:
-        first = domain.first_stay(d)
-        session.add(
-            Stay(
-                episode_id=d.episode_id,
-                facility_id=first.facility_id,
-                modality=first.modality,
-                started_on=first.started_on,
-            )
-        )
-        await session.flush()
-    return Applied((episode(d.episode_id),))
+async def _admit_all(session: AsyncSession, events: Sequence[AdmittedEvent]) -> dict[str, Applied | Wait]:
+    """Admissions, a statement per table: episodes treated in the community noted, residents and their first stays
+    inserted. One into a facility not registered yet waits for its registration. Outcomes by event id."""
+    if not events:
+        return {}
+    community = [e.data for e in events if not domain.becomes_resident(e.data)]
+    if community:
+        noted = [{"episode_id": d.episode_id} for d in community]
+        await session.execute(insert(CommunityEpisode).on_conflict_do_nothing(), noted)
+    residents = [e for e in events if domain.becomes_resident(e.data)]
+    wanted = {e.data.facility_id for e in residents}
+    registered = set(await session.scalars(select(Facility.facility_id).where(Facility.facility_id.in_(wanted))))
+    admitted = [e for e in residents if e.data.facility_id in registered]
+    if admitted:
+        rows = [
+            {
+                "episode_id": e.data.episode_id,
+                "subject": e.subject,
+                "facility_id": e.data.facility_id,
+                "modality": e.data.modality,
+                "unit": e.data.unit,
+                "admitted_on": e.data.admitted_on,
+            }
+            for e in admitted
+        ]
+        statement = insert(Resident).on_conflict_do_nothing().returning(Resident.episode_id)
+        inserted = set((await session.execute(statement, rows)).scalars())
+        first = {
+            e.data.episode_id: domain.first_stay(e.data) for e in reversed(admitted) if e.data.episode_id in inserted
+        }
+        if first:
+            stays = [
+                {"episode_id": i, "facility_id": s.facility_id, "modality": s.modality, "started_on": s.started_on}
+                for i, s in first.items()
+            ]
+            await session.execute(insert(Stay), stays)
+    return {
+        e.id: Wait(awaiting_facility(str(e.data.facility_id)))
+        if domain.becomes_resident(e.data) and e.data.facility_id not in registered
+        else Applied((episode(e.data.episode_id),))
+        for e in events
+    }
 
 
 async def _follow(session: AsyncSession, event: TransferredEvent | CompletedEvent) -> Applied | Wait:
@@ -172,11 +181,17 @@ async def _follow(session: AsyncSession, event: TransferredEvent | CompletedEven
     return Applied((episode(episode_id),)) if applied else Wait(episode(episode_id))
 
 
-async def apply_event(session: AsyncSession, event: Event) -> Applied | Wait:
-    """Admissions make residents, once their facility is registered; transfers and discharges move them."""
-    match event:
-        case AdmittedEvent():
-            return await _admit(session, event)
-        case TransferredEvent() | CompletedEvent():
-            return await _follow(session, event)
-    return Applied()
+async def apply_events(session: AsyncSession, events: list[Event]) -> list[Applied | Wait]:
+    """Admissions make residents, once their facility is registered, in bulk; then transfers and discharges move
+    them, one at a time in order (each depends on the stays the ones before it left)."""
+    admitted = await _admit_all(session, [e for e in events if isinstance(e, AdmittedEvent)])
+    outcomes: list[Applied | Wait] = []
+    for event in events:
+        match event:
+            case AdmittedEvent():
+                outcomes.append(admitted[event.id])
+            case TransferredEvent() | CompletedEvent():
+                outcomes.append(await _follow(session, event))
+            case _:
+                outcomes.append(Applied())
+    return outcomes

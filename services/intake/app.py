@@ -31,7 +31,7 @@ class Settings(ServiceSettings):
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()  # fields come from the environment
     runtime = build_runtime(settings, outbox, publishes=["vn.rehab.admitted.v1", "vn.rehab.completed.v1"])
-    parking = Parking.of(runtime, parked_events, db.apply_event)
+    parking = Parking.of(runtime, parked_events, db.apply_events)
     runtime.broker.include_router(handlers.build_router(runtime, parking), prefix=settings.topic_prefix)
     app = create_service_app(
         runtime,

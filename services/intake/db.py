@@ -3,9 +3,10 @@ it in the inbox, so that consuming it back from Kafka changes nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -77,55 +78,59 @@ async def record_admission(session: AsyncSession, event: AdmittedEvent, recorded
 
 
 async def record_completion(session: AsyncSession, event: CompletedEvent) -> None:
-    await _end(session, event)
+    await _end_all(session, [event])
     await add_to_outbox(session, outbox, event)
     await claim(session, [event])
 
 
 async def _insert_episode(session: AsyncSession, admitted: Admitted, subject: str, recorded_by: str) -> None:
-    await session.execute(
-        insert(Episode)
-        .values(
-            episode_id=admitted.episode_id,
-            subject=subject,
-            modality=admitted.modality,
-            admitted_on=admitted.admitted_on,
-            unit=admitted.unit,
-            facility_id=admitted.facility_id,
-            substances=list(admitted.substances),
-            legal_basis=admitted.legal_basis,
-            service_point_id=admitted.service_point_id,
-            previous_episode_id=admitted.previous_episode_id,
-            recorded_by=recorded_by,
-        )
-        .on_conflict_do_nothing()
-    )
+    await session.execute(insert(Episode).values(_episode_row(admitted, subject, recorded_by)).on_conflict_do_nothing())
 
 
-async def _end(session: AsyncSession, event: CompletedEvent) -> bool:
-    """Record the end of an episode (the first end recorded stands); False when the episode is unknown."""
-    d = event.data
-    ended = await session.execute(
-        update(Episode)
-        .where(Episode.episode_id == d.episode_id)
-        .values(
-            ended_on=func.coalesce(Episode.ended_on, d.completed_on), outcome=func.coalesce(Episode.outcome, d.outcome)
-        )
-        .returning(Episode.episode_id)
-    )
-    return ended.first() is not None
+def _episode_row(admitted: Admitted, subject: str, recorded_by: str) -> dict[str, object]:
+    return {
+        "episode_id": admitted.episode_id,
+        "subject": subject,
+        "modality": admitted.modality,
+        "admitted_on": admitted.admitted_on,
+        "unit": admitted.unit,
+        "facility_id": admitted.facility_id,
+        "substances": list(admitted.substances),
+        "legal_basis": admitted.legal_basis,
+        "service_point_id": admitted.service_point_id,
+        "previous_episode_id": admitted.previous_episode_id,
+        "recorded_by": recorded_by,
+    }
 
 
-async def _relapse(session: AsyncSession, event: RelapsedEvent) -> bool:
-    """Record that a relapse followed an episode; False when the episode is unknown."""
-    d = event.data
-    relapsed = await session.execute(
-        update(Episode)
-        .where(Episode.episode_id == d.episode_id)
-        .values(relapsed_on=func.coalesce(Episode.relapsed_on, d.detected_on))
-        .returning(Episode.episode_id)
-    )
-    return relapsed.first() is not None
+_END = text(
+    "UPDATE episodes AS e SET ended_on = coalesce(e.ended_on, v.completed_on), outcome = coalesce(e.outcome, v.outcome)"
+    " FROM unnest(CAST(:ids AS text[]), CAST(:days AS date[]), CAST(:outcomes AS text[]))"
+    " AS v(episode_id, completed_on, outcome) WHERE e.episode_id = v.episode_id RETURNING e.episode_id"
+)
+_RELAPSE = text(
+    "UPDATE episodes AS e SET relapsed_on = coalesce(e.relapsed_on, v.detected_on)"
+    " FROM unnest(CAST(:ids AS text[]), CAST(:days AS date[])) AS v(episode_id, detected_on)"
+    " WHERE e.episode_id = v.episode_id RETURNING e.episode_id"
+)
+
+
+async def _end_all(session: AsyncSession, events: Sequence[CompletedEvent]) -> set[str]:
+    """Record the ends of episodes in one statement (the first end of each stands); returns the episodes known."""
+    first = {e.data.episode_id: e.data for e in reversed(events)}  # one row per episode: the earliest event's
+    if not first:
+        return set()
+    ids = list(first)
+    params = {"ids": ids, "days": [first[i].completed_on for i in ids], "outcomes": [first[i].outcome for i in ids]}
+    return set((await session.execute(_END, params)).scalars())
+
+
+async def _relapse_all(session: AsyncSession, events: Sequence[RelapsedEvent]) -> set[str]:
+    """Record that relapses followed episodes, in one statement; returns the episodes known."""
+    first = {e.data.episode_id: e.data.detected_on for e in reversed(events)}
+    if not first:
+        return set()
+    return set((await session.execute(_RELAPSE, {"ids": list(first), "days": list(first.values())})).scalars())
 
 
 async def _announce(session: AsyncSession, event: FacilityRegisteredEvent) -> None:
@@ -142,19 +147,29 @@ async def _announce(session: AsyncSession, event: FacilityRegisteredEvent) -> No
     )
 
 
-async def apply_event(session: AsyncSession, event: Event) -> Applied | Wait:
-    """Learn from the contract's events: admissions agencies published, ends, relapses, registered facilities.
-    An end or a relapse of an episode not seen yet waits for its admission."""
+async def apply_events(session: AsyncSession, events: list[Event]) -> list[Applied | Wait]:
+    """Learn from the contract's events, a statement per kind: admissions agencies published, then ends and
+    relapses (those of an episode admitted in the same round find it; those of an episode not seen yet wait for its
+    admission), then registered facilities."""
+    admissions = [e for e in events if isinstance(e, AdmittedEvent)]
+    if admissions:
+        await session.execute(
+            insert(Episode).on_conflict_do_nothing(), [_episode_row(e.data, e.subject, e.source) for e in admissions]
+        )
+    ended = await _end_all(session, [e for e in events if isinstance(e, CompletedEvent)])
+    relapsed = await _relapse_all(session, [e for e in events if isinstance(e, RelapsedEvent)])
+    for event in events:
+        if isinstance(event, FacilityRegisteredEvent):
+            await _announce(session, event)
+    return [_outcome(event, ended, relapsed) for event in events]
+
+
+def _outcome(event: Event, ended: set[str], relapsed: set[str]) -> Applied | Wait:
     match event:
         case AdmittedEvent():
-            await _insert_episode(session, event.data, event.subject, event.source)
             return Applied((episode(event.data.episode_id),))
-        case CompletedEvent():
-            known = await _end(session, event)
-            return Applied((episode(event.data.episode_id),)) if known else Wait(episode(event.data.episode_id))
-        case RelapsedEvent():
-            known = await _relapse(session, event)
-            return Applied((episode(event.data.episode_id),)) if known else Wait(episode(event.data.episode_id))
-        case FacilityRegisteredEvent():
-            await _announce(session, event)
+        case CompletedEvent() | RelapsedEvent():
+            known = ended if isinstance(event, CompletedEvent) else relapsed
+            key = episode(event.data.episode_id)
+            return Applied((key,)) if event.data.episode_id in known else Wait(key)
     return Applied()

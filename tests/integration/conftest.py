@@ -26,17 +26,32 @@ def migrations_of(service: str) -> Path:
     return Path(importlib.import_module(f"services.{service}").__file__ or "").parent / "migrations"
 
 
+NewSchema = Callable[[], Awaitable[tuple[AsyncEngine, str]]]
+
+
 @pytest.fixture
-async def fresh_schema(infra: Infra) -> AsyncIterator[tuple[AsyncEngine, str]]:
-    """An engine on an empty schema; the test migrates whichever service it needs into it."""
-    schema = f"s_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(infra.database_url, schema)
+async def new_schema(infra: Infra) -> AsyncIterator[NewSchema]:
+    """`await new_schema()`: an engine on an empty schema of its own, dropped after the test."""
+    made: list[tuple[AsyncEngine, str]] = []
+
+    async def make() -> tuple[AsyncEngine, str]:
+        schema = f"s_{uuid.uuid4().hex[:12]}"
+        made.append((create_engine(infra.database_url, schema), schema))
+        return made[-1]
+
     try:
-        yield engine, schema
+        yield make
     finally:
-        async with engine.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        await engine.dispose()
+        for engine, schema in made:
+            async with engine.begin() as conn:
+                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            await engine.dispose()
+
+
+@pytest.fixture
+async def fresh_schema(new_schema: NewSchema) -> tuple[AsyncEngine, str]:
+    """An engine on an empty schema; the test migrates whichever service it needs into it."""
+    return await new_schema()
 
 
 @pytest.fixture
@@ -84,11 +99,11 @@ HarnessOf = Callable[..., Awaitable[Harness]]
 
 
 @pytest.fixture
-async def harness_of(fresh_schema: tuple[AsyncEngine, str]) -> HarnessOf:
-    """`await harness_of("aftercare", timeout_seconds=...)`: that service's consumer on a fresh schema."""
-    engine, schema = fresh_schema
+async def harness_of(new_schema: NewSchema) -> HarnessOf:
+    """`await harness_of("aftercare", timeout_seconds=...)`: that service's consumer on a fresh schema of its own."""
 
     async def build(service: str, timeout_seconds: float = 3600) -> Harness:
+        engine, schema = await new_schema()
         await migrate(engine, schema, migrations_of(service))
         metrics = Metrics()
         dead: list[tuple[str, str, bytes]] = []
@@ -105,7 +120,7 @@ async def harness_of(fresh_schema: tuple[AsyncEngine, str]) -> HarnessOf:
         dead_letters = DeadLetters(send, metrics, service=service, topic_prefix="")
         parking = Parking(
             table,
-            module.apply_event,
+            module.apply_events,
             db,
             dead_letters,
             metrics,

@@ -3,11 +3,12 @@ delivered any number of times."""
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from services.facility import db as facility_db
-from shared.events import EVENT_ADAPTER, AftercareOpenedEvent, Event
+from shared.events import EVENT_ADAPTER, AftercareOpenedEvent, Event, EventData
 from tests.builders import (
     a_completion,
     a_facility,
@@ -20,7 +21,7 @@ from tests.builders import (
 )
 from tests.integration.conftest import Harness, HarnessOf
 
-JAN, FEB, MAR, APR, MAY = (date(2024, m, 1) for m in (1, 2, 3, 4, 5))
+JAN, FEB, MAR, APR, MAY, JUN = (date(2024, m, 1) for m in (1, 2, 3, 4, 5, 6))
 
 
 async def register(facility: Harness, facility_id: str, **capacity: int) -> None:
@@ -199,3 +200,67 @@ async def test_support_an_agency_published_before_the_case_opened_waits_for_it(h
     assert await aftercare.rows("SELECT episode_id, support FROM supports") == [
         {"episode_id": admitted.episode_id, "support": "loan"}
     ]
+
+
+async def test_each_service_applies_a_batch_as_it_applies_the_same_events_one_at_a_time(harness_of: HarnessOf) -> None:
+    # The consumers apply a batch a statement per kind of event, not event by event: whatever the batch holds (ends
+    # and relapses before their admissions, two ends of one episode, repeats), the tables must come out as if the
+    # events had arrived one by one, in the batch's order.
+    rng = random.Random(6)
+    events: list[Event] = []
+    for i in range(40):
+        subject = a_subject()
+        modality = rng.choice(["compulsory", "voluntary_facility", "methadone", "voluntary_community"])
+        place = {"facility_id": None} if modality == "voluntary_community" else {"facility_id": rng.choice("ab")}
+        basis = {"legal_basis": "Quyết định 1/QĐ-TA" if modality == "compulsory" else None}
+        admitted = an_admission(modality=modality, admitted_on=JAN, **basis, **place)
+        episode = admitted.episode_id
+        story: list[EventData] = []
+        if i % 7 == 0:  # a rival admission of the same episode
+            story.append(an_admission(**admitted.model_dump() | {"admitted_on": FEB}))
+        if place["facility_id"] and rng.random() < 0.3:
+            other = "b" if place["facility_id"] == "a" else "a"
+            story.append(a_transfer(episode_id=episode, from_facility_id=place["facility_id"], to_facility_id=other))
+        outcomes = ["completed", "terminated", "absconded"]
+        story += [
+            a_completion(episode_id=episode, completed_on=day, outcome=rng.choice(outcomes))
+            for day in rng.sample([APR, MAY], rng.randint(0, 2))
+        ]
+        story += [a_relapse(episode_id=episode, detected_on=d) for d in rng.sample([MAY, JUN], rng.randint(0, 2))]
+        story += [
+            an_employment(episode_id=episode, support=s)
+            for s in rng.sample(["loan", "job_placement"], rng.randint(0, 2))
+        ]
+        told = [an_event(admitted, subject), *(an_event(data, subject) for data in story)]
+        rng.shuffle(told)  # some follow-ups before their admission
+        events += told + rng.sample(told, 1)  # and a repeat
+    rng.shuffle(events)
+    seen = {
+        "intake": "SELECT episode_id, ended_on, outcome, relapsed_on FROM episodes",
+        "facility": "SELECT episode_id, facility_id, admitted_on, discharged_on, outcome FROM residents",
+        "facility stays": "SELECT episode_id, facility_id, modality, started_on, ended_on FROM stays",
+        "facility community": "SELECT episode_id FROM community_episodes",
+        "aftercare": "SELECT episode_id, ended_on, outcome FROM episodes",
+        "aftercare cases": "SELECT episode_id, unit, opened_on, closed_on, closed_reason FROM aftercare_cases",
+        "aftercare supports": "SELECT episode_id, support, employed_on FROM supports",
+        "aftercare outbox": "SELECT event_type, subject FROM outbox",
+    }
+
+    async def tables(h: Harness, service: str) -> dict[str, list[tuple[Any, ...]]]:
+        queries = {k: q for k, q in seen.items() if k.split()[0] == service} | {"parked": _PARKED}
+        return {k: sorted(tuple(r.values()) for r in await h.rows(q)) for k, q in queries.items()}
+
+    for service in ("intake", "facility", "aftercare"):
+        one_by_one, batched = await harness_of(service), await harness_of(service)
+        for h in (one_by_one, batched) if service == "facility" else ():
+            for facility_id in ("a", "b"):
+                await register(h, facility_id, compulsory=100, voluntary_facility=100, methadone=100)
+        for event in events:
+            await one_by_one.deliver(event)
+        await batched.deliver(*events)
+        expected = await tables(one_by_one, service)
+        assert sum(map(len, expected.values())) > len(expected)  # the events did something
+        assert await tables(batched, service) == expected, service
+
+
+_PARKED = "SELECT event_id, awaiting FROM parked_events"
