@@ -2,4 +2,5 @@
 
 from hoinhap.cli import main
 
-main()
+if __name__ == "__main__":  # not when a rebuild's replaying process (spawned) imports it
+    main()

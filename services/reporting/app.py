@@ -31,6 +31,13 @@ class Settings(ServiceSettings):
         description="How long a rendered read is reused while this process commits nothing to the views; bounds how "
         "late another replica's commits or a rebuild show here (0 turns the cache off).",
     )
+    rebuild_processes: int = Field(
+        default=3,
+        ge=1,
+        le=64,
+        description="Processes `hoinhap reporting rebuild` replays the topics in, each taking the partitions of "
+        "one number (so at most as many as a topic has partitions); the replay is bound by Python, one core each.",
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

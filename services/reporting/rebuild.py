@@ -2,8 +2,12 @@
 
 1. A shadow schema (`<schema>_rebuild`) is created afresh and migrated, its secondary indexes dropped (built once
    after the replay, not row by row); the topics are read from the beginning (no consumer group) up to the end
-   offsets taken at the start, through the same projection as the service. Reading and decoding the next batch
-   overlaps the database's work on the one before (a queue of two batches between them). The facts (episodes,
+   offsets taken at the start, through the same projection as the service, in several processes (one core each:
+   the replay is bound by Python, not by the database), each taking the partitions of one number on every topic.
+   Records are keyed by subject, so when the topics have as many partitions each, one subject's events all go to
+   one process and no two processes touch one episode (with uneven topics, one process replays them all). In
+   each, reading and decoding the next batch overlaps the database's work on the one before (a queue of two
+   batches between them). The facts (episodes,
    transfers, inbox) are upserted as the service does; the totals, summed in memory over many batches at ward
    level, are appended with COPY to unindexed staging tables (on a second connection, while the replay goes on),
    and at the end rolled up to province and VN and summed into the views in one statement each, their keys built
@@ -22,6 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
+import queue
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -135,8 +141,10 @@ class Rebuild:
             start = await consumer.beginning_offsets(partitions)
             end = await consumer.end_offsets(partitions)
             progress = Progress(total=sum(end[p] - start[p] for p in partitions), started=time.monotonic())
-            async with _Staging(shadow, self.shadow) as staging:
-                await self._replay(consumer, end, sessions(shadow), progress, staging.add)
+            async with _Staging(shadow, self.shadow):
+                await self._replay_in_processes(partitions, end, progress)
+                for partition in partitions:  # the catch-up goes on from where the replaying processes stopped
+                    consumer.seek(partition, end[partition])
                 self._enter(progress, "summing the staged totals into the views")
             self._enter(progress, "making the tables durable, building indexes, analyzing")
             await self._index(shadow)
@@ -153,6 +161,75 @@ class Rebuild:
     def _enter(self, progress: Progress, phase: str) -> None:
         progress.phase = phase
         self.report(progress)
+
+    async def _replay_in_processes(
+        self, partitions: list[TopicPartition], until: dict[TopicPartition, int], progress: Progress
+    ) -> None:
+        """Replay the partitions in the configured number of processes (one when the topics' partitions are uneven),
+        adding up their progress as they report it; the first that fails fails the rebuild."""
+        counts = {len([p for p in partitions if p.topic == topic]) for topic in self.topics}
+        n = max(1, min(self.settings.rebuild_processes, *counts)) if len(counts) == 1 else 1
+        context = multiprocessing.get_context("spawn")  # not fork: this process runs an event loop and threads
+        updates: multiprocessing.Queue[tuple[int, tuple[int, int, int] | None, str | None]] = context.Queue()
+        workers = []
+        for share in range(n):
+            mine = {p: until[p] for p in partitions if p.partition % n == share}
+            args = (self.settings, share, mine, self.batch_size, self.flush_every, updates)
+            workers.append(context.Process(target=_replay_share, args=args, daemon=True, name=f"rebuild-{share}"))
+        for worker in workers:
+            worker.start()
+        done: set[int] = set()
+        read: dict[int, tuple[int, int, int]] = {}
+        reported = time.monotonic()
+        try:
+            while len(done) < n:
+                try:
+                    share, counted, error = await asyncio.to_thread(updates.get, True, 1.0)
+                except queue.Empty:
+                    if dead := [w.name for w in workers if w.exitcode not in (None, 0)]:
+                        raise RuntimeError(f"rebuild: replaying process {dead} died") from None
+                    continue
+                if error is not None:
+                    raise RuntimeError(f"rebuild: replaying share {share} failed: {error}")
+                if counted is None:
+                    done.add(share)
+                    continue
+                read[share] = counted
+                progress.read, progress.applied, progress.rejected = (sum(c) for c in zip(*read.values(), strict=True))
+                if time.monotonic() - reported >= 1.0:
+                    self.report(progress)
+                    reported = time.monotonic()
+        finally:
+            for worker in workers:
+                if worker.is_alive():
+                    worker.terminate()
+                await asyncio.to_thread(worker.join)
+
+    async def _replay_share(
+        self, share: int, until: dict[TopicPartition, int], updates: multiprocessing.Queue[Any]
+    ) -> None:
+        """In a replaying process: these partitions from the beginning to `until`, totals staged."""
+        url = self.settings.database_url.get_secret_value()
+        shadow = create_engine(url, self.shadow)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers, enable_auto_commit=False, group_id=None
+        )
+        await consumer.start()
+        tune_gc()
+        try:
+            progress = Progress(total=sum(until.values()), started=time.monotonic())
+            self.report = lambda p: updates.put((share, (p.read, p.applied, p.rejected), None))
+            if until:
+                consumer.assign(list(until))
+                await consumer.seek_to_beginning(*until)
+                staging = _Staging(shadow, self.shadow)
+                await self._replay(consumer, until, sessions(shadow), progress, staging.add)
+                await staging.settled()
+            self.report(progress)
+            updates.put((share, None, None))
+        finally:
+            await consumer.stop()
+            await shadow.dispose()
 
     async def _fresh_shadow(self, shadow: AsyncEngine) -> None:
         async with shadow.begin() as conn:
@@ -339,7 +416,7 @@ class _Staging:
         return self
 
     async def add(self, contributions: Contributions) -> None:
-        await self._settled()
+        await self.settled()
         self.pending = asyncio.create_task(self._copy(contributions))
 
     async def _copy(self, contributions: Contributions) -> None:
@@ -352,7 +429,7 @@ class _Staging:
             assert raw is not None  # an open asyncpg connection
             await raw.copy_records_to_table(table, records=rows, schema_name=self.schema)
 
-    async def _settled(self) -> None:
+    async def settled(self) -> None:
         if self.pending is not None:
             pending, self.pending = self.pending, None
             await pending
@@ -362,7 +439,6 @@ class _Staging:
             if self.pending is not None:
                 self.pending.cancel()
             return
-        await self._settled()
         async with self.engine.begin() as conn:
             for view in _STAGED:
                 await conn.execute(text(f'ALTER TABLE "{view}" SET LOGGED'))  # empty: nothing to rewrite
@@ -402,6 +478,23 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
         await consumer._client.force_metadata_update()
         await asyncio.sleep(0.1)
     raise RuntimeError(f"topic {topic} has no partitions; has the suite created its topics?")
+
+
+def _replay_share(
+    settings: Settings,
+    share: int,
+    until: dict[TopicPartition, int],
+    batch_size: int,
+    flush_every: int,
+    updates: multiprocessing.Queue[Any],
+) -> None:
+    """A replaying process's entry point; what stops it is sent to the rebuild as well."""
+    try:
+        rebuild = Rebuild(settings, batch_size=batch_size, flush_every=flush_every)
+        asyncio.run(rebuild._replay_share(share, until, updates))
+    except BaseException as error:
+        updates.put((share, None, f"{type(error).__name__}: {error}"))
+        raise
 
 
 def main() -> int:
