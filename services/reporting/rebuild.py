@@ -7,13 +7,13 @@
    Records are keyed by subject, so when the topics have as many partitions each, one subject's events all go to
    one process and no two processes touch one episode (with uneven topics, one process replays them all). In
    each, reading and decoding the next batch overlaps the database's work on the one before (a queue of two
-   batches between them). The facts (episodes,
-   transfers, inbox) are upserted as the service does; the totals, summed in memory over many batches at ward
-   level, are appended with COPY to unindexed staging tables (on a second connection, while the replay goes on),
-   and at the end rolled up to province and VN and summed into the views in one statement each, their keys built
-   after: no index probe or row lock per cell, and the rate does not fall as the tables outgrow the database's
-   buffers. The shadow tables are unlogged while they fill (a crash loses only the rebuild), and made durable
-   before the swap (the totals before they are filled, so each of their rows reaches the WAL once).
+   batches between them). The facts (episodes, transfers, inbox) are upserted as the service does; the totals,
+   summed in memory over many batches at ward level, are appended with COPY to unindexed staging tables (on a
+   second connection, while the replay goes on), and once every process is done, rolled up to province and VN
+   and summed into the views in one statement each, their keys built after: no index probe or row lock per cell,
+   and the rate does not fall as the tables outgrow the database's buffers. The shadow tables are unlogged while
+   they fill (a crash loses only the rebuild), and made durable before the swap (the totals before they are
+   filled, so each of their rows reaches the WAL once).
 2. Then, holding the rebuild lock exclusively (each batch of the running service takes it shared, so the
    service finishes its batch in flight and waits), it reads on to the end offsets of that moment, and in one
    transaction moves the live views and inbox aside and the rebuilt ones in. Reads go on throughout; they wait
@@ -179,7 +179,7 @@ class Rebuild:
         for worker in workers:
             worker.start()
         done: set[int] = set()
-        read: dict[int, tuple[int, int, int]] = {}
+        counted_by: dict[int, tuple[int, int, int]] = {}
         reported = time.monotonic()
         try:
             while len(done) < n:
@@ -194,8 +194,10 @@ class Rebuild:
                 if counted is None:
                     done.add(share)
                     continue
-                read[share] = counted
-                progress.read, progress.applied, progress.rejected = (sum(c) for c in zip(*read.values(), strict=True))
+                counted_by[share] = counted
+                progress.read, progress.applied, progress.rejected = (
+                    sum(c) for c in zip(*counted_by.values(), strict=True)
+                )
                 if time.monotonic() - reported >= 1.0:
                     self.report(progress)
                     reported = time.monotonic()
@@ -217,7 +219,7 @@ class Rebuild:
         await consumer.start()
         tune_gc()
         try:
-            progress = Progress(total=sum(until.values()), started=time.monotonic())
+            progress = Progress(total=0, started=time.monotonic())  # the rebuild adds up the processes' counts
             self.report = lambda p: updates.put((share, (p.read, p.applied, p.rejected), None))
             if until:
                 consumer.assign(list(until))
@@ -398,9 +400,10 @@ _ROLLED_UP = {
 
 
 class _Staging:
-    """Ward-level totals appended with COPY to unindexed tables beside the views, one append in flight at a time
-    (the replay goes on meanwhile); on a clean exit, rolled up to province and VN and summed by key into the empty
-    views, which are made durable first so each row is written to the WAL once; then dropped."""
+    """Ward-level totals appended with COPY to unindexed tables beside the views by each replaying process, one
+    append in flight at a time (its replay goes on meanwhile); on the rebuild's clean exit, rolled up to province
+    and VN and summed by key into the empty views, which are made durable first so each row is written to the WAL
+    once; then dropped."""
 
     def __init__(self, engine: AsyncEngine, schema: str) -> None:
         self.engine, self.schema = engine, schema
