@@ -105,7 +105,9 @@ async def _complete(session: AsyncSession, events: Sequence[CompletedEvent]) -> 
     if not events:
         return set()
     ids = {e.data.episode_id for e in events}
-    locked = await session.scalars(select(Episode).where(Episode.episode_id.in_(ids)).with_for_update())
+    locked = await session.scalars(
+        select(Episode).where(Episode.episode_id.in_(ids)).order_by(Episode.episode_id).with_for_update()
+    )
     episodes = {e.episode_id: e for e in locked}
     opening: list[tuple[str, CompletedEvent]] = []
     for event in events:
@@ -151,7 +153,12 @@ async def _during_cases(session: AsyncSession, events: Sequence[RelapsedEvent | 
     if not events:
         return set()
     ids = {e.data.episode_id for e in events}
-    locked = await session.scalars(select(AftercareCase).where(AftercareCase.episode_id.in_(ids)).with_for_update())
+    locked = await session.scalars(
+        select(AftercareCase)
+        .where(AftercareCase.episode_id.in_(ids))
+        .order_by(AftercareCase.episode_id)
+        .with_for_update()
+    )
     cases = {c.episode_id: c for c in locked}
     supports = []
     for event in events:

@@ -163,35 +163,93 @@ async def _admit_all(session: AsyncSession, events: Sequence[AdmittedEvent]) -> 
     }
 
 
-async def _follow(session: AsyncSession, event: TransferredEvent | CompletedEvent) -> Applied | Wait:
-    """A move or an end of an episode: applied to its resident; waits when the episode (or an earlier move) has
-    not arrived yet; nothing to do for an episode in the community."""
-    episode_id = event.data.episode_id
-    resident = await get_resident(session, episode_id, lock=True)
-    if resident is None:
-        if await session.get(CommunityEpisode, episode_id) is None:
-            return Wait(episode(episode_id))
-        if isinstance(event, TransferredEvent):  # nonsense, but a fact someone published: say so, then go on
-            log.warning("transfer of an episode treated in the community ignored", extra=_ids(event))
-        return Applied()
-    if isinstance(event, CompletedEvent):
-        applied = resident.discharged_on is not None or await discharge(session, resident, event)
-    else:
-        applied = await transfer(session, resident, event)
-    return Applied((episode(episode_id),)) if applied else Wait(episode(episode_id))
+async def _follow_all(
+    session: AsyncSession, events: Sequence[TransferredEvent | CompletedEvent]
+) -> dict[str, Applied | Wait]:
+    """Moves and ends of episodes, in order, worked out in memory over their residents' stays (loaded at once, as
+    a read after each change would find them); the changed stays written back in two statements. One waits when
+    its episode (or an earlier move) has not arrived yet; nothing to do for an episode in the community. Outcomes
+    by event id."""
+    if not events:
+        return {}
+    ids = {e.data.episode_id for e in events}
+    locked = await session.scalars(
+        select(Resident).where(Resident.episode_id.in_(ids)).order_by(Resident.episode_id).with_for_update()
+    )
+    residents = {r.episode_id: r for r in locked}
+    others = ids - residents.keys()
+    community = set(
+        await session.scalars(select(CommunityEpisode.episode_id).where(CommunityEpisode.episode_id.in_(others)))
+    )
+    stays: dict[str, list[domain.Stay]] = {i: [] for i in residents}
+    rows = await session.execute(
+        select(Stay.episode_id, Stay.facility_id, Stay.modality, Stay.started_on, Stay.ended_on)
+        .where(Stay.episode_id.in_(residents))
+        .order_by(Stay.started_on, Stay.id)
+    )
+    for r in rows:
+        stays[r.episode_id].append(domain.Stay(r.facility_id, r.modality, r.started_on, r.ended_on))
+    changed: set[str] = set()
+    outcomes: dict[str, Applied | Wait] = {}
+    for event in events:
+        episode_id = event.data.episode_id
+        resident = residents.get(episode_id)
+        if resident is None:
+            if episode_id not in community:
+                outcomes[event.id] = Wait(episode(episode_id))
+                continue
+            if isinstance(event, TransferredEvent):  # nonsense, but a fact someone published: say so, then go on
+                log.warning("transfer of an episode treated in the community ignored", extra=_ids(event))
+            outcomes[event.id] = Applied()
+            continue
+        if isinstance(event, CompletedEvent) and resident.discharged_on is not None:
+            after: list[domain.Stay] | None = stays[episode_id]
+        elif isinstance(event, CompletedEvent):
+            after = domain.leave(stays[episode_id], event.data.completed_on)
+            if after is not None:
+                resident.discharged_on, resident.outcome = event.data.completed_on, event.data.outcome
+        else:
+            d = event.data
+            after = domain.move(stays[episode_id], d.transferred_on, d.from_facility_id, d.to_facility_id)
+        if after is None:
+            outcomes[event.id] = Wait(episode(episode_id))
+            continue
+        if after is not stays[episode_id]:
+            stays[episode_id] = sorted(after, key=lambda s: s.started_on)  # as a read by (started_on, id) finds them
+            changed.add(episode_id)
+        outcomes[event.id] = Applied((episode(episode_id),))
+    await _write_stays(session, {i: stays[i] for i in changed}, residents)
+    return outcomes
+
+
+async def _write_stays(
+    session: AsyncSession, stays: dict[str, list[domain.Stay]], residents: dict[str, Resident]
+) -> None:
+    """Replace the stays of these episodes; each resident is where their open stay (or their last one) is."""
+    if not stays:
+        return
+    await session.execute(delete(Stay).where(Stay.episode_id.in_(stays)))
+    rows = [
+        {
+            "episode_id": i,
+            "facility_id": s.facility_id,
+            "modality": s.modality,
+            "started_on": s.started_on,
+            "ended_on": s.ended_on,
+        }
+        for i, episode_stays in stays.items()
+        for s in episode_stays
+    ]
+    await session.execute(insert(Stay), rows)
+    for i, episode_stays in stays.items():
+        current = domain.open_stay(episode_stays) or max(episode_stays, key=lambda s: s.started_on)
+        residents[i].facility_id = current.facility_id
 
 
 async def apply_events(session: AsyncSession, events: list[Event]) -> list[Applied | Wait]:
-    """Admissions make residents, once their facility is registered, in bulk; then transfers and discharges move
-    them, one at a time in order (each depends on the stays the ones before it left)."""
+    """Admissions make residents, once their facility is registered; then transfers and discharges move them, in
+    order (each depends on the stays the ones before it left); a few statements for the whole round."""
     admitted = await _admit_all(session, [e for e in events if isinstance(e, AdmittedEvent)])
-    outcomes: list[Applied | Wait] = []
-    for event in events:
-        match event:
-            case AdmittedEvent():
-                outcomes.append(admitted[event.id])
-            case TransferredEvent() | CompletedEvent():
-                outcomes.append(await _follow(session, event))
-            case _:
-                outcomes.append(Applied())
-    return outcomes
+    followed = await _follow_all(session, [e for e in events if isinstance(e, TransferredEvent | CompletedEvent)])
+    outcome = admitted | followed
+    return [outcome.get(event.id, Applied()) for event in events]
