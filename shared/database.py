@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import sqlalchemy as sa
 from alembic import command, context, op
 from alembic.config import Config
-from sqlalchemy import MetaData, text
+from sqlalchemy import ColumnElement, MetaData, Text, any_, literal, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -52,6 +55,12 @@ _CONNECTION_ERRORS = (
     asyncpg.exceptions.OperatorInterventionError,  # starting up, shutting down, terminated by the administrator
     asyncpg.InterfaceError,  # a connection already closed
 )
+
+
+def any_of(values: Iterable[str]) -> ColumnElement[Any]:
+    """`column == any_of(values)`: one text array parameter, so one statement (prepared once per connection)
+    whatever the number of values; `column.in_(values)` renders a parameter per value, a new statement per count."""
+    return any_(literal(list(values), ARRAY(Text)))
 
 
 def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -25,6 +25,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.consumer import DeadLetters, Rejection
+from shared.database import any_of
 from shared.events import EVENT_ADAPTER, Event, serialize, topic_of
 from shared.observability import Metrics
 
@@ -166,7 +167,7 @@ class Parking:
                     done.append(event.id)
             await self._park(session, waits, again=parked)
             if parked and done:
-                await session.execute(self.table.delete().where(self.table.c.event_id.in_(done)))
+                await session.execute(self.table.delete().where(self.table.c.event_id == any_of(done)))
             events, parked = await self._awaiting(session, released), True
 
     async def _park(self, session: AsyncSession, waits: Sequence[tuple[Event, str]], *, again: bool) -> None:
@@ -192,7 +193,7 @@ class Parking:
             return []
         t = self.table
         payloads = await session.scalars(
-            select(t.c.payload).where(t.c.awaiting.in_(sorted(keys))).order_by(t.c.parked_at).with_for_update()
+            select(t.c.payload).where(t.c.awaiting == any_of(sorted(keys))).order_by(t.c.parked_at).with_for_update()
         )
         return [EVENT_ADAPTER.validate_json(p) for p in payloads]
 
@@ -229,7 +230,7 @@ class Parking:
                 # Published before the commit: a failure leaves the events parked, to be dead-lettered next time.
                 await self.dead_letters.publish([self._unmatched(r) for r in expired])
                 ids = [r.event_id for r in expired]
-                await session.execute(t.delete().where(t.c.event_id.in_(ids)))
+                await session.execute(t.delete().where(t.c.event_id == any_of(ids)))
                 await session.execute(_FORGET, {"ids": ids})
             await self._measure(session)
         return len(expired)

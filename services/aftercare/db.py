@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.aftercare import domain
 from services.aftercare.models import AftercareCase, Episode, Support, outbox
+from shared.database import any_of
 from shared.events import (
     AdmittedEvent,
     AftercareOpened,
@@ -106,7 +107,7 @@ async def _complete(session: AsyncSession, events: Sequence[CompletedEvent]) -> 
         return set()
     ids = {e.data.episode_id for e in events}
     locked = await session.scalars(
-        select(Episode).where(Episode.episode_id.in_(ids)).order_by(Episode.episode_id).with_for_update()
+        select(Episode).where(Episode.episode_id == any_of(ids)).order_by(Episode.episode_id).with_for_update()
     )
     episodes = {e.episode_id: e for e in locked}
     opening: list[tuple[str, CompletedEvent]] = []
@@ -121,21 +122,24 @@ async def _complete(session: AsyncSession, events: Sequence[CompletedEvent]) -> 
     return set(episodes)
 
 
+_OPEN = text(
+    "INSERT INTO aftercare_cases (episode_id, subject, unit, opened_on) SELECT * FROM unnest(CAST(:ids AS text[]),"
+    " CAST(:subjects AS text[]), CAST(:units AS text[]), CAST(:days AS date[])) ON CONFLICT DO NOTHING"
+    " RETURNING episode_id"
+)
+
+
 async def _open(session: AsyncSession, opening: Sequence[tuple[str, CompletedEvent]]) -> None:
     """Open the cases of these ends (subject, event), each announced once by `aftercare_opened`."""
     if not opening:
         return
-    rows = [
-        {
-            "episode_id": e.data.episode_id,
-            "subject": subject,
-            "unit": e.data.return_unit,
-            "opened_on": e.data.completed_on,
-        }
-        for subject, e in opening
-    ]
-    statement = insert(AftercareCase).on_conflict_do_nothing().returning(AftercareCase.episode_id)
-    opened = set((await session.execute(statement, rows)).scalars())
+    params = {
+        "ids": [e.data.episode_id for _, e in opening],
+        "subjects": [subject for subject, _ in opening],
+        "units": [e.data.return_unit for _, e in opening],
+        "days": [e.data.completed_on for _, e in opening],
+    }
+    opened = set((await session.execute(_OPEN, params)).scalars())
     announced = [
         new_event(
             AftercareOpened(episode_id=e.data.episode_id, opened_on=e.data.completed_on, unit=e.data.return_unit),
@@ -155,7 +159,7 @@ async def _during_cases(session: AsyncSession, events: Sequence[RelapsedEvent | 
     ids = {e.data.episode_id for e in events}
     locked = await session.scalars(
         select(AftercareCase)
-        .where(AftercareCase.episode_id.in_(ids))
+        .where(AftercareCase.episode_id == any_of(ids))
         .order_by(AftercareCase.episode_id)
         .with_for_update()
     )

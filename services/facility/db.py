@@ -7,13 +7,14 @@ import logging
 from collections.abc import Sequence
 from datetime import date
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.facility import domain
 from services.facility.models import CommunityEpisode, Facility, Resident, Stay, outbox
 from shared import parking
+from shared.database import any_of
 from shared.events import AdmittedEvent, CompletedEvent, Event, TransferredEvent
 from shared.inbox import claim
 from shared.outbox import add_to_outbox
@@ -119,6 +120,13 @@ async def discharge(session: AsyncSession, resident: Resident, event: CompletedE
     return True
 
 
+_ADMIT = text(
+    "INSERT INTO residents (episode_id, subject, facility_id, modality, unit, admitted_on) SELECT * FROM unnest("
+    "CAST(:ids AS text[]), CAST(:subjects AS text[]), CAST(:facilities AS text[]), CAST(:modalities AS text[]),"
+    " CAST(:units AS text[]), CAST(:days AS date[])) ON CONFLICT DO NOTHING RETURNING episode_id"
+)
+
+
 async def _admit_all(session: AsyncSession, events: Sequence[AdmittedEvent]) -> dict[str, Applied | Wait]:
     """Admissions, a statement per table: episodes treated in the community noted, residents and their first stays
     inserted. One into a facility not registered yet waits for its registration. Outcomes by event id."""
@@ -129,23 +137,19 @@ async def _admit_all(session: AsyncSession, events: Sequence[AdmittedEvent]) -> 
         noted = [{"episode_id": d.episode_id} for d in community]
         await session.execute(insert(CommunityEpisode).on_conflict_do_nothing(), noted)
     residents = [e for e in events if domain.becomes_resident(e.data)]
-    wanted = {e.data.facility_id for e in residents}
-    registered = set(await session.scalars(select(Facility.facility_id).where(Facility.facility_id.in_(wanted))))
+    wanted = {e.data.facility_id for e in residents if e.data.facility_id is not None}
+    registered = set(await session.scalars(select(Facility.facility_id).where(Facility.facility_id == any_of(wanted))))
     admitted = [e for e in residents if e.data.facility_id in registered]
     if admitted:
-        rows = [
-            {
-                "episode_id": e.data.episode_id,
-                "subject": e.subject,
-                "facility_id": e.data.facility_id,
-                "modality": e.data.modality,
-                "unit": e.data.unit,
-                "admitted_on": e.data.admitted_on,
-            }
-            for e in admitted
-        ]
-        statement = insert(Resident).on_conflict_do_nothing().returning(Resident.episode_id)
-        inserted = set((await session.execute(statement, rows)).scalars())
+        params = {
+            "ids": [e.data.episode_id for e in admitted],
+            "subjects": [e.subject for e in admitted],
+            "facilities": [e.data.facility_id for e in admitted],
+            "modalities": [e.data.modality for e in admitted],
+            "units": [e.data.unit for e in admitted],
+            "days": [e.data.admitted_on for e in admitted],
+        }
+        inserted = set((await session.execute(_ADMIT, params)).scalars())
         first = {
             e.data.episode_id: domain.first_stay(e.data) for e in reversed(admitted) if e.data.episode_id in inserted
         }
@@ -174,17 +178,17 @@ async def _follow_all(
         return {}
     ids = {e.data.episode_id for e in events}
     locked = await session.scalars(
-        select(Resident).where(Resident.episode_id.in_(ids)).order_by(Resident.episode_id).with_for_update()
+        select(Resident).where(Resident.episode_id == any_of(ids)).order_by(Resident.episode_id).with_for_update()
     )
     residents = {r.episode_id: r for r in locked}
     others = ids - residents.keys()
     community = set(
-        await session.scalars(select(CommunityEpisode.episode_id).where(CommunityEpisode.episode_id.in_(others)))
+        await session.scalars(select(CommunityEpisode.episode_id).where(CommunityEpisode.episode_id == any_of(others)))
     )
     stays: dict[str, list[domain.Stay]] = {i: [] for i in residents}
     rows = await session.execute(
         select(Stay.episode_id, Stay.facility_id, Stay.modality, Stay.started_on, Stay.ended_on)
-        .where(Stay.episode_id.in_(residents))
+        .where(Stay.episode_id == any_of(residents))
         .order_by(Stay.started_on, Stay.id)
     )
     for r in rows:
@@ -228,7 +232,7 @@ async def _write_stays(
     """Replace the stays of these episodes; each resident is where their open stay (or their last one) is."""
     if not stays:
         return
-    await session.execute(delete(Stay).where(Stay.episode_id.in_(stays)))
+    await session.execute(delete(Stay).where(Stay.episode_id == any_of(stays)))
     rows = [
         {
             "episode_id": i,
