@@ -74,19 +74,7 @@ async def stays_of(session: AsyncSession, episode_id: str) -> list[domain.Stay]:
 
 
 async def _replace_stays(session: AsyncSession, resident: Resident, stays: list[domain.Stay]) -> None:
-    await session.execute(delete(Stay).where(Stay.episode_id == resident.episode_id))
-    session.add_all(
-        Stay(
-            episode_id=resident.episode_id,
-            facility_id=s.facility_id,
-            modality=s.modality,
-            started_on=s.started_on,
-            ended_on=s.ended_on,
-        )
-        for s in stays
-    )
-    current = domain.open_stay(stays) or max(stays, key=lambda s: s.started_on)
-    resident.facility_id = current.facility_id
+    await _write_stays(session, {resident.episode_id: stays}, {resident.episode_id: resident})
     await session.flush()
 
 
