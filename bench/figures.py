@@ -22,6 +22,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.stream import Record
 from hoinhap import local
+from services.reporting.cache import channel
+from shared.database import psql_params
 from shared.events import all_topics
 
 
@@ -77,7 +79,7 @@ async def raw_consume(bootstrap: str, prefix: str, n: int) -> Figure:
 
 async def raw_copy(database_url: str, records: Sequence[Record]) -> Figure:
     """PostgreSQL COPY of one row per event from Python: the database's write limit."""
-    conn = await asyncpg.connect(**local.psql_params(database_url))
+    conn = await asyncpg.connect(**psql_params(database_url))
     try:
         await conn.execute("CREATE TABLE IF NOT EXISTS bench_copy (topic text, key bytea, value bytea)")
         await conn.execute("TRUNCATE bench_copy")
@@ -95,7 +97,7 @@ async def analyze(database_url: str, schema: str) -> None:
     """Gather the planner's statistics on a schema's tables, as autovacuum does within a minute of a bulk change
     where it runs (it is off on some machines' PostgreSQL, this kind's included): reads planned blind are slower
     than any deployment's."""
-    conn = await asyncpg.connect(**local.psql_params(database_url))
+    conn = await asyncpg.connect(**psql_params(database_url))
     try:
         for table in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = $1", schema):
             await conn.execute(f'ANALYZE "{schema}"."{table["tablename"]}"')
@@ -285,12 +287,23 @@ class RawClient:
             self.writer.close()
 
 
+READ_PERIODS = ("2016", "2017-H1", "2018-Q3", "2019-06", "2016/2020", "2016-01/2020-09", "2021", "2022-H2")
+READ_INDICATORS = ("admissions.total", "admissions.compulsory", "completions", "relapses", "aftercare_intake")
+
+
+def _read_target(unit: str, period: str, indicator: str | None) -> str:
+    path = "/v1/indicators" if indicator is None else f"/v1/indicators/{indicator}"
+    return f"{path}?{urlencode({'unit': unit, 'period': period})}"
+
+
 async def reads(
     service: local.ServiceProcess, token: str, units: Sequence[str], seconds: float, clients: int = 50
 ) -> list[Figure]:
-    """The read API under `clients` concurrent clients, each sending its next request when the last returns."""
-    periods = ["2016", "2017-H1", "2018-Q3", "2019-06", "2016/2020", "2016-01/2020-09", "2021", "2022-H2"]
-    indicators = ["admissions.total", "admissions.compulsory", "completions", "relapses", "aftercare_intake"]
+    """The read API under `clients` concurrent clients, each sending its next request when the last returns: a
+    random mix of the distinct requests for `seconds`, from a cold cache; then every distinct request once, right
+    after the cache was emptied (as any commit to the views empties it), which is what a read costs while events
+    arrive."""
+    distinct = len(units) * len(READ_PERIODS) * (len(READ_INDICATORS) + 1)
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + seconds
@@ -301,25 +314,59 @@ async def reads(
         client = RawClient(service.port, token)
         try:
             while time.perf_counter() < deadline:
-                query = urlencode({"unit": rng.choice(units), "period": rng.choice(periods)})
-                path = f"/v1/indicators/{rng.choice(indicators)}" if rng.random() < 0.7 else "/v1/indicators"
+                indicator = rng.choice(READ_INDICATORS) if rng.random() < 0.7 else None
                 started = time.perf_counter()
-                status, _ = await client.get(f"{path}?{query}")
+                status, _ = await client.get(_read_target(rng.choice(units), rng.choice(READ_PERIODS), indicator))
                 latencies.append(time.perf_counter() - started)
-                errors += status not in (200, 404)
+                errors += status != 200
         finally:
             client.close()
 
     await asyncio.gather(*(client_loop(i) for i in range(clients)))
+    note = f"{len(latencies)} requests, {len(latencies) / seconds:.0f}/s, {errors} errors, {clients} clients, "
+    figures = _percentiles("read", latencies, note + f"{distinct} distinct requests")
+
+    await _views_changed(service)
+    targets = [_read_target(u, p, i) for u in units for p in READ_PERIODS for i in (*READ_INDICATORS, None)]
+    random.Random(1).shuffle(targets)
+    misses: list[float] = []
+    errors = 0
+
+    async def cold_loop() -> None:
+        nonlocal errors
+        client = RawClient(service.port, token)
+        try:
+            while targets:
+                started = time.perf_counter()
+                status, _ = await client.get(targets.pop())
+                misses.append(time.perf_counter() - started)
+                errors += status != 200
+        finally:
+            client.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(cold_loop() for _ in range(clients)))
+    note = f"each of the {distinct} distinct requests once after a change, {errors} errors, {clients} clients"
+    note += f", {len(misses) / (time.perf_counter() - started):.0f}/s"
+    return figures + _percentiles("read_miss", misses, note)
+
+
+def _percentiles(name: str, latencies: list[float], note: str) -> list[Figure]:
     latencies.sort()
-    note = (
-        f"{len(latencies)} requests, {len(latencies) / seconds:.0f}/s, {errors} errors, {clients} clients, "
-        f"{len(units) * len(periods) * (len(indicators) + 1)} distinct requests"
-    )
     return [
-        Figure("read_p50_ms", round(_percentile(latencies, 50) * 1000, 1), "ms", len(latencies), note),
-        Figure("read_p99_ms", round(_percentile(latencies, 99) * 1000, 1), "ms", len(latencies), note),
+        Figure(f"{name}_p50_ms", round(_percentile(latencies, 50) * 1000, 1), "ms", len(latencies), note),
+        Figure(f"{name}_p99_ms", round(_percentile(latencies, 99) * 1000, 1), "ms", len(latencies), note),
     ]
+
+
+async def _views_changed(service: local.ServiceProcess) -> None:
+    """What a commit to the views does: every reporting process empties its cache of rendered reads."""
+    conn = await asyncpg.connect(**psql_params(service.env["DATABASE_URL"]))
+    try:
+        await conn.execute("SELECT pg_notify($1, '')", channel(service.env["HOINHAP_REPORTING_DB_SCHEMA"]))
+    finally:
+        await conn.close()
+    await asyncio.sleep(0.5)  # delivered on commit; give the service a moment to hear it
 
 
 def rebuild(env: dict[str, str], n: int, log: Path) -> Figure:

@@ -124,19 +124,6 @@ def with_database(url: str, database: str) -> str:
     return make_url(url).set(database=database).render_as_string(hide_password=False)
 
 
-def psql_params(url: str) -> dict[str, str | int | None]:
-    """Connection parameters for asyncpg, whichever form `url` takes (TCP or a `host=` socket directory)."""
-    parsed = make_url(url)
-    host = parsed.query.get("host") or parsed.host
-    return {
-        "host": host if isinstance(host, str) else None,
-        "port": parsed.port,
-        "user": parsed.username,
-        "password": parsed.password,
-        "database": parsed.database,
-    }
-
-
 @dataclass
 class ServiceProcess:
     """One service running as its own OS process, as `hoinhap run <name>` starts it."""

@@ -23,6 +23,19 @@ def asyncpg_url(url: str) -> str:
     return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
+def psql_params(url: str) -> dict[str, str | int | None]:
+    """Connection parameters for asyncpg, whichever form `url` takes (TCP or a `host=` socket directory)."""
+    parsed = make_url(url)
+    host = parsed.query.get("host") or parsed.host
+    return {
+        "host": host if isinstance(host, str) else None,
+        "port": parsed.port,
+        "user": parsed.username,
+        "password": parsed.password,
+        "database": parsed.database,
+    }
+
+
 def create_engine(url: str, schema: str, *, pool_size: int = 5) -> AsyncEngine:
     """An engine whose connections see `schema` first, so a service's tables need no qualifier."""
     return create_async_engine(

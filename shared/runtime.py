@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from sqlalchemy import Table, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.types import ASGIApp
 
 from shared.access import build_access
 from shared.access import router as access_router
@@ -119,9 +120,11 @@ def create_service_app(
     access_tokens: Table,
     audit_log: Table,
     tasks: Sequence[Callable[[], Coroutine[None, None, None]]] = (),
+    middleware: Sequence[Callable[[ASGIApp], ASGIApp]] = (),
 ) -> FastAPI:
     """The HTTP application of one service; starting it migrates, creates topics, consumes and relays.
-    `tasks`: the service's own background loops (such as the parking sweep), run while it is up."""
+    `tasks`: the service's own background loops (such as the parking sweep), run while it is up.
+    `middleware`: the service's own ASGI middleware, inside the request metrics (what it answers is counted)."""
     settings = runtime.settings
     access = build_access(runtime, access_tokens, audit_log)
     runtime.broker.include_router(access_subscriber(runtime, access), prefix=settings.topic_prefix)
@@ -167,6 +170,8 @@ def create_service_app(
     app.include_router(health_router(settings.service, runtime.metrics, _readiness(runtime)))
     for router in (*routers, access_router):
         app.include_router(router)
+    for layer in middleware:
+        app.add_middleware(layer)
     instrument_http(app, runtime.metrics)
     document_refusals(app)
     return app

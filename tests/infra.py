@@ -19,6 +19,7 @@ import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
 
 from hoinhap import local
+from shared.database import psql_params
 
 log = logging.getLogger(__name__)
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -76,7 +77,7 @@ def _postgres(stack: ExitStack, docker: bool) -> tuple[str, str]:
 
 
 async def _admin_sql(server_url: str, statement: str) -> None:
-    conn = await asyncpg.connect(**local.psql_params(server_url))
+    conn = await asyncpg.connect(**psql_params(server_url))
     try:
         await conn.execute(statement)
     finally:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.reporting import queries
-from services.reporting.cache import ReadCache
+from services.reporting.cache import Entry, ReadCache
 from services.reporting.catalogue import CATALOGUE, COUNT_LABELS, Counts, Indicator
 from services.reporting.domain import Period, PeriodError, achievement_pct, parse_period
 from services.reporting.figures import Figure, figures
@@ -230,9 +230,7 @@ async def list_indicators(
     require_unit(principal, checked_unit(unit))
     parsed = checked_period(period)
     cut = threshold(request) if suppress else None
-    cache, key = read_cache(request), ("indicators", unit, str(parsed), as_of, cut)
-    if format == "json" and (body := cache.get(key)) is not None:
-        return Response(body, media_type=JSON)
+    cache = read_cache(request)
     version, started = cache.version, time.monotonic()
     values = await indicator_values(sessions, list(CATALOGUE.values()), unit, parsed, as_of, cut)
     if format == "csv":
@@ -241,7 +239,7 @@ async def list_indicators(
         return xlsx_response(INDICATOR_COLUMNS, _rows(values, lang), lang, f"hoinhap-{unit}-{parsed}")
     listed = IndicatorList(unit=unit, unit_name=units.name(unit), period=str(parsed), as_of=as_of, indicators=values)
     body = listed.model_dump_json().encode()
-    cache.put(version, started, key, body)
+    cache.put(version, started, request, Entry(body, unit, request.scope["route"]))
     return Response(body, media_type=JSON)
 
 
@@ -267,15 +265,13 @@ async def get_indicator(
     require_unit(principal, checked_unit(unit))
     parsed = checked_period(period)
     cut = threshold(request) if suppress else None
-    cache, key = read_cache(request), ("indicator", indicator.id, unit, str(parsed), as_of, cut)
-    if format == "json" and (body := cache.get(key)) is not None:
-        return Response(body, media_type=JSON)
+    cache = read_cache(request)
     version, started = cache.version, time.monotonic()
     [value] = await indicator_values(sessions, [indicator], unit, parsed, as_of, cut)
     if format == "csv":
         return _csv([value], lang)
     body = value.model_dump_json().encode()
-    cache.put(version, started, key, body)
+    cache.put(version, started, request, Entry(body, unit, request.scope["route"]))
     return Response(body, media_type=JSON)
 
 

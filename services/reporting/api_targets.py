@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from services.reporting import queries
 from services.reporting.api import Labels, Sessions, checked_indicator, checked_period, checked_unit
+from services.reporting.cache import views_changed
 from services.reporting.catalogue import CATALOGUE, COUNT_LABELS, MODALITY_LABELS
 from shared.api import Text
 from shared.audit import audit
@@ -49,6 +50,7 @@ async def put_target(body: TargetIn, principal: CurrentPrincipal, sessions: Sess
         await audit(
             s, request.app.state.access.audit_log, principal, "set_target", f"{indicator.id} {body.unit} {period}"
         )
+        await views_changed(s, request.app.state.runtime.settings.db_schema)
     request.app.state.read_cache.changed()
     return TargetOut(**stored.model_dump(), set_at=set_at)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -9,7 +10,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.reporting import api, api_census, api_dashboard, api_targets, handlers
-from services.reporting.cache import ReadCache
+from services.reporting.cache import CachedReads, ReadCache, listen
 from services.reporting.models import access_tokens, audit_log, outbox
 from shared.runtime import build_runtime, create_service_app
 from shared.settings import ServiceSettings
@@ -26,10 +27,10 @@ class Settings(ServiceSettings):
         default=5, ge=2, description="With suppress=true, counts from 1 to this minus one are withheld."
     )
     read_cache_seconds: float = Field(
-        default=1.0,
+        default=300.0,
         ge=0,
-        description="How long a rendered read is reused while this process commits nothing to the views; bounds how "
-        "late another replica's commits or a rebuild show here (0 turns the cache off).",
+        description="How long a rendered read is reused at most (0 turns the cache off). Every commit that changes "
+        "the views, here, in another replica or a rebuild's swap, empties the cache at once (PostgreSQL NOTIFY).",
     )
     rebuild_processes: int = Field(
         default=3,
@@ -54,6 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[api.router, api_census.router, api_targets.router, api_dashboard.router],
         access_tokens=access_tokens,
         audit_log=audit_log,
+        tasks=[partial(listen, settings.database_url.get_secret_value(), settings.db_schema, cache)],
+        middleware=[CachedReads],
     )
     app.state.suppression_threshold = settings.suppression_threshold
     app.state.read_cache = cache

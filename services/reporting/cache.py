@@ -1,37 +1,139 @@
-"""Read responses kept until the views change: emptied when this process commits to them (a batch, a target), and
-kept at most `seconds`, so another replica's commits, or a rebuild's swap, show within that time."""
+"""Rendered reads kept until the views change, and served again before routing.
+
+Every transaction that changes what a read shows (a batch applied, a target set, a rebuild's swap) sends a NOTIFY on
+the schema's channel (`views_changed`); each reporting process LISTENs on it (`listen`) and empties its cache when
+told, on commit, so another replica's batches or a rebuild show here as soon as they show in the tables. While that
+connection is down the cache keeps nothing. `seconds` bounds an entry's age all the same.
+
+A read found here (`CachedReads`) is answered before FastAPI routes it, to a caller the full path would answer the
+same: the token is resolved as the full path resolves it and must cover the read's unit; anything else (no entry, no
+token, another unit) goes the full way, which renders it or refuses it with its own error.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from shared.auth import Authenticate
+from shared.database import psql_params
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A rendered JSON read, the unit it is about (who may see it) and its route (for the request metrics)."""
+
+    body: bytes
+    unit: str
+    route: Any
 
 
 class ReadCache:
-    """Rendered responses by request; `version` counts this process's commits to the views."""
+    """Rendered reads by (path, query string); `version` counts the changes this process has been told of."""
 
     def __init__(self, seconds: float, size: int = 8192) -> None:
         self.seconds = seconds
         self.size = size
         self.version = 0
-        self._entries: dict[Hashable, tuple[float, bytes]] = {}
+        self.listening = False
+        self._entries: dict[Hashable, tuple[float, Entry]] = {}
 
     def changed(self) -> None:
         """The views (or the targets) changed: nothing rendered before is current."""
         self.version += 1
         self._entries.clear()
 
-    def get(self, key: Hashable) -> bytes | None:
+    def get(self, key: Hashable) -> Entry | None:
         found = self._entries.get(key)
         if found is None or time.monotonic() - found[0] > self.seconds:
             return None
         return found[1]
 
-    def put(self, version: int, started: float, key: Hashable, body: bytes) -> None:
-        """Keep `body`, rendered from reads begun at `started` (monotonic) when the version was `version`, unless the
-        views changed since: a read racing a commit is served, not kept."""
-        if version != self.version or self.seconds <= 0:
+    def put(self, version: int, started: float, request: Request, entry: Entry) -> None:
+        """Keep `entry`, rendered for `request` from reads begun at `started` (monotonic) when the version was
+        `version`, unless the views changed since or no change could be heard: such a read is served, not kept."""
+        if version != self.version or not self.listening or self.seconds <= 0:
             return
         if len(self._entries) >= self.size:
             self._entries.pop(next(iter(self._entries)))  # the oldest
-        self._entries[key] = (started, body)
+        self._entries[(request.url.path, request.scope["query_string"])] = (started, entry)
+
+
+class CachedReads:
+    """ASGI middleware: answer a GET whose rendered read is kept, if the caller may see its unit."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            state = scope["app"].state
+            entry = state.read_cache.get((scope["path"], scope["query_string"]))
+            if entry is not None and await _may_see(state.authenticate, scope, entry.unit):
+                scope["route"] = entry.route
+                headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(entry.body))]
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
+                await send({"type": "http.response.body", "body": entry.body})
+                return
+        await self.app(scope, receive, send)
+
+
+async def _may_see(authenticate: Authenticate, scope: Scope, unit: str) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() != "bearer" or not token:
+                return False
+            principal = await authenticate(token)
+            return principal is not None and principal.covers(unit)
+    return False
+
+
+def channel(schema: str) -> str:
+    return f"hoinhap_views_{schema}"
+
+
+async def views_changed(db: AsyncSession | AsyncConnection, schema: str) -> None:
+    """Tell every reporting process, when this transaction commits, that reads of `schema` may have changed."""
+    await db.execute(text("SELECT pg_notify(:channel, '')"), {"channel": channel(schema)})
+
+
+async def listen(database_url: str, schema: str, cache: ReadCache, check_seconds: float = 5.0) -> None:
+    """Empty `cache` on every change to the views, as long as the service runs; keep it off while not listening."""
+    while True:
+        conn: asyncpg.Connection | None = None
+        try:
+            conn = await asyncpg.connect(
+                **psql_params(database_url), server_settings={"application_name": f"hoinhap-{schema}-changes"}
+            )
+            conn.add_termination_listener(lambda _: _deaf(cache))
+            await conn.add_listener(channel(schema), lambda *_: cache.changed())
+            cache.changed()  # whatever changed while nobody listened
+            cache.listening = True
+            while not conn.is_closed():
+                await asyncio.sleep(check_seconds)
+                await conn.execute("SELECT 1")  # a connection lost without a word shows here
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            log.warning("not hearing of view changes (%s); reads are not cached until it is back", type(error).__name__)
+        finally:
+            _deaf(cache)
+            if conn is not None:
+                conn.terminate()
+        await asyncio.sleep(1.0)
+
+
+def _deaf(cache: ReadCache) -> None:
+    cache.listening = False
+    cache.changed()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from faststream.kafka import KafkaRouter
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.cache import ReadCache
+from services.reporting.cache import ReadCache, views_changed
 from services.reporting.db import consumer_sessions
 from services.reporting.projections import CONSUMED_TYPES, apply_events, mark_fresh, unknown_unit
 from shared.consumer import Consumer, Record, batch_subscriber
@@ -18,9 +19,17 @@ def build_router(runtime: Runtime, cache: ReadCache) -> KafkaRouter:
         if applied:
             cache.changed()
 
+    schema = runtime.settings.db_schema
+
+    async def apply(session: AsyncSession, events: list[Event]) -> list[Event]:
+        applied = await apply_events(session, events)
+        if applied:
+            await views_changed(session, schema)  # other replicas' caches, on commit
+        return applied
+
     consumer = Consumer(
-        consumer_sessions(runtime.engine, runtime.settings.db_schema),
-        apply_events,
+        consumer_sessions(runtime.engine, schema),
+        apply,
         runtime.dead_letters,
         runtime.metrics,
         topic_prefix=runtime.settings.topic_prefix,

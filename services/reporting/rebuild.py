@@ -42,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from sqlalchemy.schema import CreateIndex
 
 from services.reporting.app import MIGRATIONS, Settings
+from services.reporting.cache import views_changed
 from services.reporting.db import rebuild_lock
 from services.reporting.models import REBUILT, metadata
 from services.reporting.projections import (
@@ -375,6 +376,7 @@ class Rebuild:
                     await conn.execute(text(f'ALTER TABLE "{self.shadow}"."{table}" SET SCHEMA "{self.live}"'))
                 await conn.execute(text(f'DROP SCHEMA "{old}" CASCADE'))
                 await conn.execute(text(f'DROP SCHEMA "{self.shadow}" CASCADE'))
+                await views_changed(conn, self.live)
                 await conn.commit()
                 return
             except DBAPIError as error:

@@ -19,6 +19,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from hoinhap import local
+from shared.database import psql_params
 from tests.infra import Infra
 
 T = TypeVar("T")
@@ -53,7 +54,7 @@ class Suite:
 
     async def fetch(self, sql: str, *args: object) -> list[dict[str, Any]]:
         """Rows of the services' own tables (`intake.episodes`, ...), read as an auditor would."""
-        conn = await asyncpg.connect(**local.psql_params(self.infra.database_url))
+        conn = await asyncpg.connect(**psql_params(self.infra.database_url))
         try:
             return [dict(r) for r in await conn.fetch(sql, *args)]
         finally:
@@ -91,7 +92,7 @@ def running_suite(infra: Infra, env: dict[str, str], admin_token: str, logs: Pat
 
 
 async def _sql(url: str, statement: str) -> None:
-    conn = await asyncpg.connect(**local.psql_params(url))
+    conn = await asyncpg.connect(**psql_params(url))
     try:
         await conn.execute(statement)
     finally:

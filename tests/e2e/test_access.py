@@ -12,7 +12,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from hoinhap.local import psql_params
+from shared.database import psql_params
 from shared.events import TokenRevoked, new_event, serialize
 from tests import reliability
 from tests.e2e.conftest import Suite, eventually

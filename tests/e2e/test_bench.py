@@ -22,6 +22,8 @@ FIGURES = {
     "reporting_eps",
     "read_p50_ms",
     "read_p99_ms",
+    "read_miss_p50_ms",
+    "read_miss_p99_ms",
     "intake_eps",
     "facility_eps",
     "aftercare_eps",

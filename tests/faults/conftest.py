@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from hoinhap import local
+from shared.database import psql_params
 from tests.e2e.conftest import Suite, isolated_suite
 from tests.infra import Infra
 
@@ -37,7 +38,7 @@ class OwnInfra:
 
     def start_postgres(self) -> None:
         self.postgres.start()
-        assert local.psql_params(self.postgres.url)["host"] == local.psql_params(self.infra.database_url)["host"]
+        assert psql_params(self.postgres.url)["host"] == psql_params(self.infra.database_url)["host"]
 
 
 @pytest.fixture(scope="package")

@@ -8,16 +8,18 @@ import random
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 
+import asyncpg
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 
 from services.reporting.app import Settings
+from services.reporting.cache import channel
 from services.reporting.catalogue import CATALOGUE
 from services.reporting.db import consumer_sessions
 from services.reporting.domain import parse_period
 from services.reporting.figures import figures
 from services.reporting.rebuild import Progress, Rebuild
-from shared.database import create_engine, sessions
+from shared.database import create_engine, psql_params, sessions
 from shared.events import Event, new_event, serialize, topic_of
 from shared.kafka import ensure_topics
 from tests.builders import a_completion, an_admission
@@ -91,10 +93,16 @@ async def test_a_rebuild_swaps_in_equal_views_while_reads_and_the_consumer_go_on
             HOINHAP_TOPIC_PREFIX=prefix,
             db_schema=live_name,
         )
+        told: list[str] = []  # what each reporting process hears, to forget the reads it kept
+        listening = await asyncpg.connect(**psql_params(infra.database_url))
+        await listening.add_listener(channel(live_name), lambda *args: told.append(args[2]))
         reader = asyncio.create_task(read_on())
         consumer = asyncio.create_task(consume_on())
         progress = await Rebuild(settings, batch_size=200, report=reported.append).run()
         await consumer
+        await asyncio.sleep(0.2)
+        await listening.close()
+        assert told == [channel(live_name)]  # the swap told them, once
         # after the swap, the service re-reads from its committed offsets: what the rebuild applied is skipped
         await deliver(service, [during[-60:], before[-40:]])
         reader.cancel()

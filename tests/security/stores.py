@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from hoinhap import local
+from shared.database import psql_params
 from tests.e2e.conftest import Suite, read_all
 
 #: Relations of the database that are PostgreSQL's own.
@@ -21,7 +21,7 @@ def text(value: Any) -> str:
 
 async def tables(suite: Suite) -> dict[str, list[tuple[str, ...]]]:
     """Every row of every table and view in the suite's database, as text, by `schema.relation`."""
-    conn = await asyncpg.connect(**local.psql_params(suite.infra.database_url))
+    conn = await asyncpg.connect(**psql_params(suite.infra.database_url))
     try:
         relations = await conn.fetch(
             "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema <> ALL($1::text[])",
