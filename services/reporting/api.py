@@ -316,6 +316,8 @@ async def get_breakdown(
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "unit is a ward: it has no smaller units")
     parsed = checked_period(period)
     children = sorted(units.provinces()) if unit == units.COUNTRY else units.wards_of(unit)
+    cache = read_cache(request)
+    version, started = cache.version, time.monotonic()
     async with sessions() as s:
         total = (await figures(s, [indicator], [unit], parsed, as_of))[unit][indicator.id]
         parts = {u: v[indicator.id] for u, v in (await figures(s, [indicator], children, parsed, as_of)).items()}
@@ -345,4 +347,6 @@ async def get_breakdown(
             c.model_dump() | {"indicator_id": indicator.id, "period": str(parsed)} for c in [table.total, *table.parts]
         ]
         return csv_response(("indicator_id", "unit", "unit_name", "period", "value", "suppressed"), rows, lang)
-    return table
+    body = table.model_dump_json().encode()
+    cache.put(version, started, request, Entry(body, unit, request.scope["route"]))
+    return Response(body, media_type=JSON)

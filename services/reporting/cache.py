@@ -13,6 +13,7 @@ token, another unit) goes the full way, which renders it or refuses it with its 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Hashable
@@ -113,25 +114,38 @@ async def views_changed(db: AsyncSession | AsyncConnection, schema: str) -> None
 async def listen(database_url: str, schema: str, cache: ReadCache, check_seconds: float = 5.0) -> None:
     """Empty `cache` on every change to the views, as long as the service runs; keep it off while not listening."""
     while True:
-        conn: asyncpg.Connection | None = None
         try:
-            conn = await asyncpg.connect(
-                **psql_params(database_url), server_settings={"application_name": f"hoinhap-{schema}-changes"}
-            )
-            conn.add_termination_listener(lambda _: _deaf(cache))
-            await conn.add_listener(channel(schema), lambda *_: cache.changed())
-            cache.changed()  # whatever changed while nobody listened
-            cache.listening = True
-            while not conn.is_closed():
-                await asyncio.sleep(check_seconds)
-                await conn.execute("SELECT 1")  # a connection lost without a word shows here
+            await _hear(database_url, schema, cache, check_seconds)
+            log.warning("lost the connection that hears of view changes; reads are not cached until it is back")
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             log.warning("not hearing of view changes (%s); reads are not cached until it is back", type(error).__name__)
-        finally:
-            _deaf(cache)
-            if conn is not None:
-                conn.terminate()
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(0.5)
+
+
+async def _hear(database_url: str, schema: str, cache: ReadCache, check_seconds: float) -> None:
+    """Listen on one connection until it is lost."""
+    lost = asyncio.Event()
+
+    def ended(_: object) -> None:
+        _deaf(cache)
+        lost.set()
+
+    conn = await asyncpg.connect(
+        **psql_params(database_url), server_settings={"application_name": f"hoinhap-{schema}-changes"}
+    )
+    try:
+        conn.add_termination_listener(ended)
+        await conn.add_listener(channel(schema), lambda *_: cache.changed())
+        cache.changed()  # whatever changed while nobody listened
+        cache.listening = True
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(lost.wait(), check_seconds)
+                return
+            await conn.execute("SELECT 1")  # a connection lost without a word shows here
+    finally:
+        _deaf(cache)
+        conn.terminate()
 
 
 def _deaf(cache: ReadCache) -> None:

@@ -46,24 +46,28 @@ async def value_on(process: local.ServiceProcess, token: str) -> Any:
     return response.json()
 
 
-async def test_a_kept_read_is_served_again_only_to_a_caller_who_may_see_its_unit(suite: Suite) -> None:
+KEPT = [READ, "/v1/indicators?unit=01&period=2012", "/v1/indicators/completions/units?unit=01&period=2012-05"]
+
+
+@pytest.mark.parametrize("read", KEPT)
+async def test_a_kept_read_is_served_again_only_to_a_caller_who_may_see_its_unit(suite: Suite, read: str) -> None:
     async with suite.client("reporting") as operator:
-        first = await operator.get(READ)
-        again = await operator.get(READ)
+        first = await operator.get(read)
+        again = await operator.get(read)
     assert first.status_code == again.status_code == 200
     assert again.content == first.content
     hanoi = await issue(suite, "reporting", "hanoi-reader", ["01"])
     dongnai = await issue(suite, "reporting", "dongnai-reader", ["75"])
     async with as_agency(suite, "reporting", hanoi["token"]) as client:
-        assert (await client.get(READ)).content == first.content
+        assert (await client.get(read)).content == first.content
     async with as_agency(suite, "reporting", dongnai["token"]) as client:
-        refused = await client.get(READ)
+        refused = await client.get(read)
     assert refused.status_code == 403 and "outside the jurisdiction" in refused.json()["detail"]
     for token in (None, "not-a-token", hanoi["token"][:-2] + "xx"):
         async with as_agency(suite, "reporting", token) as client:
-            assert (await client.get(READ)).status_code == 401, token
+            assert (await client.get(read)).status_code == 401, token
     async with httpx.AsyncClient(base_url=suite.url("reporting"), headers={"Authorization": "Basic eDp5"}) as client:
-        assert (await client.get(READ)).status_code == 401
+        assert (await client.get(read)).status_code == 401
 
 
 async def test_another_process_shows_a_commit_at_once_not_when_its_kept_read_grows_old(
@@ -118,18 +122,59 @@ async def test_without_its_change_notices_a_process_keeps_no_reads(suite: Suite,
             shown = (await value_on(reader, suite.token))["value"]
         finally:
             await _add_to_the_view(conn, schema, -1000)
+            await _tell(conn, schema)
     finally:
         await conn.close()
     assert shown == before + 1000
 
 
 async def _add_to_the_view(conn: asyncpg.Connection, schema: str, value: int) -> None:
-    """Add `value` to admissions in the month READ asks for at every level, without telling anyone."""
-    for unit in (HANOI_WARD, "01", "VN"):
-        await conn.execute(
-            f'INSERT INTO "{schema}".indicator_totals AS t (indicator_id, unit, month, known_on, value) '  # noqa: S608
-            "VALUES ('admissions.compulsory', $1, '2012-05-01', '2012-05-20', $2) "
-            "ON CONFLICT (indicator_id, unit, month, known_on) DO UPDATE SET value = t.value + EXCLUDED.value",
-            unit,
-            value,
-        )
+    """Add `value` to admissions and completions in May 2012 (what the reads here ask for) at every level, without
+    telling anyone."""
+    for indicator in ("admissions.compulsory", "completions.compulsory"):
+        for unit in (HANOI_WARD, "01", "VN"):
+            await conn.execute(
+                f'INSERT INTO "{schema}".indicator_totals AS t (indicator_id, unit, month, known_on, value) '  # noqa: S608
+                "VALUES ($3, $1, '2012-05-01', '2012-05-20', $2) "
+                "ON CONFLICT (indicator_id, unit, month, known_on) DO UPDATE SET value = t.value + EXCLUDED.value",
+                unit,
+                value,
+                indicator,
+            )
+
+
+@pytest.mark.parametrize("read", KEPT)
+async def test_a_read_is_kept_until_a_commit_says_the_views_changed(
+    suite: Suite, reader: local.ServiceProcess, read: str
+) -> None:
+    """Change the view behind the reader's back: it keeps answering what it rendered, until told of a change. (A
+    commit by the suite's reporting in between tells it too: then the round is tried again.)"""
+    schema = reader.env.get("HOINHAP_REPORTING_DB_SCHEMA", "reporting")
+    headers = {"Authorization": f"Bearer {suite.token}"}
+    conn = await asyncpg.connect(**psql_params(suite.infra.database_url))
+    try:
+        async with httpx.AsyncClient(base_url=reader.url, headers=headers) as client:
+            for _ in range(10):
+                await asyncio.sleep(0.3)  # a reader that lost its listening connection (above) takes it up again
+                kept = (await client.get(read)).content
+                await _add_to_the_view(conn, schema, 1000)
+                try:
+                    if (await client.get(read)).content == kept:
+                        await _tell(conn, schema)
+                        for _ in range(40):  # delivered on commit, heard within milliseconds
+                            if (changed := (await client.get(read)).content) != kept:
+                                break
+                            await asyncio.sleep(0.05)
+                        assert changed != kept
+                        return
+                finally:
+                    await _add_to_the_view(conn, schema, -1000)
+                    await _tell(conn, schema)
+    finally:
+        await conn.close()
+    pytest.fail("the reader rendered the read again every time: nothing was kept")
+
+
+async def _tell(conn: asyncpg.Connection, schema: str) -> None:
+    """What a commit to the views says to every reporting process."""
+    await conn.execute("SELECT pg_notify($1, '')", f"hoinhap_views_{schema}")
