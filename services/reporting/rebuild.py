@@ -27,8 +27,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import queue
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -494,12 +496,22 @@ def _replay_share(
     updates: multiprocessing.Queue[Any],
 ) -> None:
     """A replaying process's entry point; what stops it is sent to the rebuild as well."""
+    threading.Thread(target=exit_with_parent, daemon=True, name="exit-with-parent").start()
     try:
         rebuild = Rebuild(settings, batch_size=batch_size, flush_every=flush_every)
         asyncio.run(rebuild._replay_share(share, until, updates))
     except BaseException as error:
         updates.put((share, None, f"{type(error).__name__}: {error}"))
         raise
+
+
+def exit_with_parent() -> None:
+    """Wait for this process's parent to end and end too: a rebuild killed outright (`daemon` covers only a parent
+    that exits normally) leaves no process replaying into a shadow schema that the next rebuild drops."""
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        parent.join()
+        os._exit(1)
 
 
 def main() -> int:
