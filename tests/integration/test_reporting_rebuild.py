@@ -9,7 +9,9 @@ import uuid
 from datetime import UTC, date, datetime, time, timedelta
 
 import asyncpg
+import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from sqlalchemy import text
 
 from services.reporting.app import Settings
@@ -123,8 +125,17 @@ async def test_a_rebuild_swaps_in_equal_views_while_reads_and_the_consumer_go_on
             await conn.execute(text(f'DROP SCHEMA IF EXISTS "{live_name}_rebuild" CASCADE'))
 
 
-async def test_a_rebuild_before_the_service_ever_ran_creates_the_views(infra: Infra) -> None:
+@pytest.mark.parametrize("partitions", [3, 2], ids=["even", "uneven"])
+async def test_a_rebuild_before_the_service_ever_ran_creates_the_views(infra: Infra, partitions: int) -> None:
+    """With topics of uneven partition counts (admissions in 2, the rest in 3) an episode's events lie in partitions
+    of different numbers: the rebuild replays them in one process."""
     prefix = f"{infra.topic_prefix}rb{uuid.uuid4().hex[:6]}."
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(f"{prefix}rehab.admitted", partitions, 1)])
+    finally:
+        await admin.close()
     await ensure_topics(infra.bootstrap_servers, prefix, 3)
     live_name, scratch_name = f"rb_{uuid.uuid4().hex[:8]}", f"rb_{uuid.uuid4().hex[:8]}"
     live, scratch = create_engine(infra.database_url, live_name), await _schema(infra, scratch_name)
