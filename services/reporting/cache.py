@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import Hashable
@@ -103,7 +104,9 @@ async def _may_see(authenticate: Authenticate, scope: Scope, unit: str) -> bool:
 
 
 def channel(schema: str) -> str:
-    return f"hoinhap_views_{schema}"
+    """The NOTIFY channel of a schema's views: an identifier, so at most 63 bytes (a long schema name is hashed)."""
+    name = f"hoinhap_views_{schema}"
+    return name if len(name.encode()) <= 63 else f"hoinhap_views_{hashlib.sha256(schema.encode()).hexdigest()[:40]}"
 
 
 async def views_changed(db: AsyncSession | AsyncConnection, schema: str) -> None:

@@ -15,6 +15,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from hoinhap import local
+from services.reporting.cache import channel
 from shared.database import psql_params
 from shared.events import new_event, serialize, topic_of
 from tests.builders import HANOI_WARD, an_admission
@@ -177,4 +178,4 @@ async def test_a_read_is_kept_until_a_commit_says_the_views_changed(
 
 async def _tell(conn: asyncpg.Connection, schema: str) -> None:
     """What a commit to the views says to every reporting process."""
-    await conn.execute("SELECT pg_notify($1, '')", f"hoinhap_views_{schema}")
+    await conn.execute("SELECT pg_notify($1, '')", channel(schema))
