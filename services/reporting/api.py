@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
@@ -129,28 +131,57 @@ def _subtract(a: Figure, b: Figure) -> Figure:
     return round(a - b, 2) if isinstance(a, float) or isinstance(b, float) else a - b
 
 
+@dataclass(frozen=True)
+class UnitFigures:
+    """Every indicator of one unit and period, the period before, the targets, and the cells withheld."""
+
+    current: dict[str, Figure]
+    previous: dict[str, Figure]
+    targets: dict[str, queries.Target]
+    hidden: set[str]
+    hidden_before: set[str]
+
+
+async def unit_figures(
+    sessions: async_sessionmaker[AsyncSession],
+    unit: str,
+    period: Period,
+    as_of: date | None,
+    suppress_below: int | None,
+) -> UnitFigures:
+    everything = list(CATALOGUE.values())
+    async with sessions() as s:
+        current = (await figures(s, everything, [unit], period, as_of))[unit]
+        previous = (await figures(s, everything, [unit], period.previous(), as_of))[unit]
+        targets = await queries.get_targets(s, list(CATALOGUE), unit, str(period), as_of)
+    return UnitFigures(
+        current,
+        previous,
+        targets,
+        withheld_indicators(current, suppress_below) if suppress_below else set(),
+        withheld_indicators(previous, suppress_below) if suppress_below else set(),
+    )
+
+
 async def indicator_values(
     sessions: async_sessionmaker[AsyncSession],
+    cache: ReadCache,
     indicators: list[Indicator],
     unit: str,
     period: Period,
     as_of: date | None,
     suppress_below: int | None,
 ) -> list[IndicatorValue]:
-    """The indicators of one unit and period with targets and the previous period; withheld cells are null."""
-    ids = [i.id for i in indicators]
-    shown = list(CATALOGUE.values()) if suppress_below else indicators  # suppression needs the whole table
-    async with sessions() as s:
-        current = (await figures(s, shown, [unit], period, as_of))[unit]
-        previous = (await figures(s, shown, [unit], period.previous(), as_of))[unit]
-        targets = await queries.get_targets(s, ids, unit, str(period), as_of)
-    hidden = withheld_indicators(current, suppress_below) if suppress_below else set()
-    hidden_before = withheld_indicators(previous, suppress_below) if suppress_below else set()
+    """The indicators of one unit and period with targets and the previous period; withheld cells are null. The
+    figures of every indicator are read once for all the reads of that unit and period (they cost about what one
+    indicator's do), until the views change."""
+    compute = partial(unit_figures, sessions, unit, period, as_of, suppress_below)
+    found = await cache.computed(("figures", unit, str(period), as_of, suppress_below), compute)
     values = []
     for i in indicators:
-        value = None if i.id in hidden else current[i.id]
-        before = None if i.id in hidden_before else previous[i.id]
-        target = targets.get(i.id)
+        value = None if i.id in found.hidden else found.current[i.id]
+        before = None if i.id in found.hidden_before else found.previous[i.id]
+        target = found.targets.get(i.id)
         values.append(
             IndicatorValue(
                 indicator_id=i.id,
@@ -162,7 +193,7 @@ async def indicator_values(
                 period=str(period),
                 as_of=as_of,
                 value=value,
-                suppressed=i.id in hidden,
+                suppressed=i.id in found.hidden,
                 target=None if target is None else target.value,
                 target_source_document=None if target is None else target.source_document,
                 achievement_pct=achievement_pct(int(value), target.value)
@@ -232,7 +263,7 @@ async def list_indicators(
     cut = threshold(request) if suppress else None
     cache = read_cache(request)
     version, started = cache.version, time.monotonic()
-    values = await indicator_values(sessions, list(CATALOGUE.values()), unit, parsed, as_of, cut)
+    values = await indicator_values(sessions, cache, list(CATALOGUE.values()), unit, parsed, as_of, cut)
     if format == "csv":
         return _csv(values, lang)
     if format == "xlsx":
@@ -267,7 +298,7 @@ async def get_indicator(
     cut = threshold(request) if suppress else None
     cache = read_cache(request)
     version, started = cache.version, time.monotonic()
-    [value] = await indicator_values(sessions, [indicator], unit, parsed, as_of, cut)
+    [value] = await indicator_values(sessions, cache, [indicator], unit, parsed, as_of, cut)
     if format == "csv":
         return _csv([value], lang)
     body = value.model_dump_json().encode()

@@ -17,9 +17,10 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import asyncpg
 from sqlalchemy import text
@@ -31,6 +32,7 @@ from shared.auth import Authenticate
 from shared.database import psql_params
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -43,19 +45,47 @@ class Entry:
 
 
 class ReadCache:
-    """Rendered reads by (path, query string); `version` counts the changes this process has been told of."""
+    """Rendered reads by (path, query string), and what they are rendered from (`computed`); `version` counts the
+    changes this process has been told of."""
 
-    def __init__(self, seconds: float, size: int = 8192) -> None:
+    def __init__(self, seconds: float, size: int = 8192, computing: int = 4) -> None:
         self.seconds = seconds
         self.size = size
         self.version = 0
         self.listening = False
         self._entries: dict[Hashable, tuple[float, Entry]] = {}
+        self._computed: dict[Hashable, tuple[float, asyncio.Task[Any]]] = {}
+        self._computing = asyncio.Semaphore(computing)
 
     def changed(self) -> None:
-        """The views (or the targets) changed: nothing rendered before is current."""
+        """The views (or the targets) changed: nothing rendered or computed before is current."""
         self.version += 1
         self._entries.clear()
+        self._computed.clear()
+
+    async def computed(self, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
+        """What `compute` gives for `key`, worked out once while the views stay as they are: reads asking for it
+        meanwhile wait for the same computation, and at most `computing` computations run at once, so the reads
+        already kept are answered between them rather than behind them."""
+        found = self._computed.get(key)
+        if found is not None and time.monotonic() - found[0] <= self.seconds:
+            result: T = await asyncio.shield(found[1])
+            return result
+        task = asyncio.get_running_loop().create_task(self._limited(compute))
+        if self.listening and self.seconds > 0:
+            if len(self._computed) >= self.size:
+                self._computed.pop(next(iter(self._computed)))  # the oldest
+            self._computed[key] = (time.monotonic(), task)
+            task.add_done_callback(partial(self._forget_failed, key))
+        return await asyncio.shield(task)
+
+    async def _limited(self, compute: Callable[[], Awaitable[T]]) -> T:
+        async with self._computing:
+            return await compute()
+
+    def _forget_failed(self, key: Hashable, task: asyncio.Task[Any]) -> None:
+        if (task.cancelled() or task.exception() is not None) and self._computed.get(key, (0, None))[1] is task:
+            del self._computed[key]
 
     def get(self, key: Hashable) -> Entry | None:
         found = self._entries.get(key)
