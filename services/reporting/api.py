@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.reporting import queries
-from services.reporting.cache import Entry, ReadCache
+from services.reporting.cache import ReadCache
 from services.reporting.catalogue import CATALOGUE, COUNT_LABELS, Counts, Indicator
 from services.reporting.domain import Period, PeriodError, achievement_pct, parse_period
 from services.reporting.figures import Figure, figures
@@ -270,7 +270,7 @@ async def list_indicators(
         return xlsx_response(INDICATOR_COLUMNS, _rows(values, lang), lang, f"hoinhap-{unit}-{parsed}")
     listed = IndicatorList(unit=unit, unit_name=units.name(unit), period=str(parsed), as_of=as_of, indicators=values)
     body = listed.model_dump_json().encode()
-    cache.put(version, started, request, Entry(body, unit, request.scope["route"]))
+    cache.put(version, started, request, body, unit)
     return Response(body, media_type=JSON)
 
 
@@ -302,7 +302,7 @@ async def get_indicator(
     if format == "csv":
         return _csv([value], lang)
     body = value.model_dump_json().encode()
-    cache.put(version, started, request, Entry(body, unit, request.scope["route"]))
+    cache.put(version, started, request, body, unit)
     return Response(body, media_type=JSON)
 
 
@@ -379,5 +379,5 @@ async def get_breakdown(
         ]
         return csv_response(("indicator_id", "unit", "unit_name", "period", "value", "suppressed"), rows, lang)
     body = table.model_dump_json().encode()
-    cache.put(version, started, request, Entry(body, unit, request.scope["route"]))
+    cache.put(version, started, request, body, unit)
     return Response(body, media_type=JSON)

@@ -93,14 +93,15 @@ class ReadCache:
             return None
         return found[1]
 
-    def put(self, version: int, started: float, request: Request, entry: Entry) -> None:
-        """Keep `entry`, rendered for `request` from reads begun at `started` (monotonic) when the version was
-        `version`, unless the views changed since or no change could be heard: such a read is served, not kept."""
+    def put(self, version: int, started: float, request: Request, body: bytes, unit: str) -> None:
+        """Keep `body`, the JSON rendered for `request` (about `unit`) from reads begun at `started` (monotonic) when
+        the version was `version`, unless the views changed since or no change could be heard: such a read is
+        served, not kept."""
         if version != self.version or not self.listening or self.seconds <= 0:
             return
         if len(self._entries) >= self.size:
             self._entries.pop(next(iter(self._entries)))  # the oldest
-        self._entries[(request.url.path, request.scope["query_string"])] = (started, entry)
+        self._entries[_key(request.scope)] = (started, Entry(body, unit, request.scope["route"]))
 
 
 class CachedReads:
@@ -112,7 +113,7 @@ class CachedReads:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
             state = scope["app"].state
-            entry = state.read_cache.get((scope["path"], scope["query_string"]))
+            entry = state.read_cache.get(_key(scope))
             if entry is not None and await _may_see(state.authenticate, scope, entry.unit):
                 scope["route"] = entry.route
                 headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(entry.body))]
@@ -120,6 +121,11 @@ class CachedReads:
                 await send({"type": "http.response.body", "body": entry.body})
                 return
         await self.app(scope, receive, send)
+
+
+def _key(scope: Scope) -> tuple[str, bytes]:
+    """A kept read's key: its path and raw query string."""
+    return scope["path"], scope["query_string"]
 
 
 async def _may_see(authenticate: Authenticate, scope: Scope, unit: str) -> bool:
