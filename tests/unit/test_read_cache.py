@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
+from starlette.requests import Request
 
 from services.reporting.cache import ReadCache, channel
 
@@ -70,3 +72,26 @@ async def test_at_most_so_many_computations_run_at_once() -> None:
 
     await asyncio.gather(*(cache.computed(n, compute) for n in range(20)))
     assert most == 3
+
+
+def a_read(path: str = "/v1/indicators/admissions.total") -> Request:
+    scope = {"type": "http", "method": "GET", "path": path, "query_string": b"unit=01&period=2024", "headers": []}
+    return Request({**scope, "route": object()})
+
+
+def test_a_rendered_read_is_kept_only_while_listening_and_only_if_no_change_came_during_it() -> None:
+    cache, read = listening_cache(), a_read()
+    key = (read.scope["path"], read.scope["query_string"])
+    cache.put(cache.version, time.monotonic(), read, b"{}", "01")
+    kept = cache.get(key)
+    assert kept is not None and (kept.body, kept.unit) == (b"{}", "01")
+
+    cache.changed()
+    began = cache.version
+    cache.changed()  # a batch committed while the read was rendered: its body may be from before it
+    cache.put(began, time.monotonic(), read, b"{}", "01")
+    assert cache.get(key) is None
+
+    cache.listening = False  # a change now would not be heard
+    cache.put(cache.version, time.monotonic(), read, b"{}", "01")
+    assert cache.get(key) is None
