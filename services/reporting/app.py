@@ -32,6 +32,14 @@ class Settings(ServiceSettings):
         description="How long a rendered read is reused at most (0 turns the cache off). Every commit that changes "
         "the views, here, in another replica or a rebuild's swap, empties the cache at once (PostgreSQL NOTIFY).",
     )
+    consumer_max_records: int = Field(
+        default=2000,
+        ge=1,
+        validation_alias="HOINHAP_CONSUMER_MAX_RECORDS",
+        description="Most records handled in one transaction. Twice the other services': reporting writes a batch's "
+        "sums in a few statements, so fewer, larger batches cost less per event (bench, 200,000 events: 1,000 "
+        "9,909 and 9,634 events/s; 2,000 10,245 and 10,453; 4,000 10,763 and 10,594, with 18 MiB more memory).",
+    )
     rebuild_processes: int = Field(
         default=3,
         ge=1,
