@@ -2,38 +2,38 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, Index, MetaData, Table, Text, func
+from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, Index, Integer, MetaData, Table, Text, func
 
+from services.reporting.catalogue import COUNTERS
 from shared.access import access_tokens_table
 from shared.audit import audit_log_table
+from shared.events import Modality
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table
 
 metadata = MetaData()
 
-#: Monthly totals of every counter of the catalogue, rolled up to ward, province and VN, split by the date (in
-#: Vietnam) the events were recorded on: reads sum the dates, `as_of` reads those up to it. One table, not a total
-#: and its revisions, so a batch writes each cell once.
-indicator_totals = Table(
-    "indicator_totals",
-    metadata,
-    Column("indicator_id", Text, primary_key=True),
-    Column("unit", Text, primary_key=True),
-    Column("month", Date, primary_key=True),
-    Column("known_on", Date, primary_key=True),
-    Column("value", BigInteger, nullable=False),
-)
+#: What each row of `daily_totals` adds up, in column order: every counter of the catalogue, then the change in
+#: residents of each modality (+1 admitted, -1 ended).
+DAILY_FIGURES: tuple[str, ...] = (*COUNTERS, *(f"residents.{m}" for m in Modality))
 
-#: Residents by modality as daily changes (+1 admitted, -1 ended), rolled up and split by the date they were
-#: recorded on: the census on D sums days <= D.
-census_changes = Table(
-    "census_changes",
+
+def column_of(figure: str) -> str:
+    """A figure of `DAILY_FIGURES` as a column name: `admissions.compulsory` -> `admissions_compulsory`."""
+    return figure.replace(".", "_")
+
+
+#: Everything the events of a day add to a unit (ward, province or VN), split by the date (in Vietnam) the events
+#: were recorded on: counters over a period sum its days, the census on D sums the residents' changes of days <= D,
+#: `as_of` reads the rows known up to it. One wide row rather than a row per figure: an event adds to one row at
+#: each level of the roll-up whatever the figures it feeds (an admission: its modality, its substance, a resident).
+daily_totals = Table(
+    "daily_totals",
     metadata,
     Column("unit", Text, primary_key=True),
-    Column("modality", Text, primary_key=True),
     Column("day", Date, primary_key=True),
     Column("known_on", Date, primary_key=True),
-    Column("value", BigInteger, nullable=False),
+    *(Column(column_of(figure), Integer, nullable=False) for figure in DAILY_FIGURES),
 )
 
 #: One row per treatment episode, filled by whichever of its admitted and completed events comes first.
@@ -55,9 +55,10 @@ episodes = Table(
     Index("episodes_subject", "subject", "admitted_on"),
     Index("episodes_province_admitted", "province", "admitted_on"),
     Index("episodes_ward_admitted", "ward", "admitted_on"),
-    Index("episodes_province_completed", "province", "completed_on"),
-    Index("episodes_ward_completed", "ward", "completed_on"),
     Index("episodes_facility", "facility_id"),
+    # No index on the end's columns: recording an end then changes no index, and the row is rewritten in its own
+    # page (a HOT update), with room left there for it.
+    postgresql_with={"fillfactor": "70"},
 )
 
 #: Every transfer between facilities, for the census of a facility on a date.
@@ -95,8 +96,7 @@ audit_log = audit_log_table(metadata)
 #: The tables a rebuild refills from the topics and swaps in; targets, tokens and the audit log stay.
 REBUILT = (
     "inbox",
-    "indicator_totals",
-    "census_changes",
+    "daily_totals",
     "episodes",
     "transfers",
 )

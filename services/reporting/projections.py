@@ -10,11 +10,15 @@ Order-independence: a contribution that needs both the admission and the end (di
 unit, the census's -1) is added by the statement that writes the second, which sees the first under the row lock of
 the upsert. Additive views take sums, so order does not matter to them. Distinct persons are counted from `episodes`
 when read: a table of persons by unit and month would cost a batch three more rows per admission.
+
+What a batch adds is one row of `daily_totals` per ward, day and known date, rolled up to province and VN: every
+figure of an event (an admission's modality, its substance, the resident it adds) lands in the same row, so a batch
+writes a row per event and level at most, fewer where events share a day. Rows are the database's cost (an upsert
+costs about the same whatever its width), so this is what sets the consumer's speed.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -24,6 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.domain import known_on
+from services.reporting.models import DAILY_FIGURES, column_of
 from shared import units
 from shared.events import (
     AdmittedEvent,
@@ -50,39 +55,45 @@ CONSUMED_TYPES = (
 
 #: The views each event type brings up to date (for `hoinhap_view_newest_event_timestamp_seconds`).
 VIEWS: dict[str, tuple[str, ...]] = {
-    "vn.rehab.admitted.v1": ("indicator_totals", "census_changes", "episodes"),
+    "vn.rehab.admitted.v1": ("daily_totals", "episodes"),
     "vn.rehab.transferred.v1": ("transfers",),
-    "vn.rehab.completed.v1": ("indicator_totals", "census_changes", "episodes"),
-    "vn.rehab.relapsed.v1": ("indicator_totals",),
-    "vn.rehab.employed.v1": ("indicator_totals",),
-    "vn.rehab.aftercare_opened.v1": ("indicator_totals",),
+    "vn.rehab.completed.v1": ("daily_totals", "episodes"),
+    "vn.rehab.relapsed.v1": ("daily_totals",),
+    "vn.rehab.employed.v1": ("daily_totals",),
+    "vn.rehab.aftercare_opened.v1": ("daily_totals",),
 }
 
 
 def newest_by_view(events: Iterable[Event]) -> dict[str, float]:
     """The one place that knows, for a batch just applied, the newest event `time` (epoch seconds) per view."""
-    newest: dict[str, float] = {}
+    newest_of_type: dict[str, float] = {}
     for event in events:
         stamp = event.time.timestamp()
-        for view in VIEWS.get(event.type, ()):
+        if stamp > newest_of_type.get(event.type, stamp - 1):
+            newest_of_type[event.type] = stamp
+    newest: dict[str, float] = {}
+    for event_type, stamp in newest_of_type.items():
+        for view in VIEWS.get(event_type, ()):
             newest[view] = max(newest.get(view, stamp), stamp)
     return newest
 
 
-def _wards(event: Event) -> list[tuple[str, str]]:
-    match event:
-        case AdmittedEvent() | RelapsedEvent() | EmployedEvent() | AftercareOpenedEvent():
-            return [("data.unit", event.data.unit)]
-        case CompletedEvent():
-            return [("data.return_unit", event.data.return_unit)]
-    return []
+def _ward_field(event: Event) -> tuple[str, str] | None:
+    """The ward an event places its figures in, and the field that gives it. (`type(...) is` rather than `match` or
+    `isinstance`: the models' metaclass makes `isinstance` cost more than anything else done per event here.)"""
+    if type(event) is CompletedEvent:
+        return "data.return_unit", event.data.return_unit
+    kind = type(event)
+    if kind is AdmittedEvent or kind is RelapsedEvent or kind is EmployedEvent or kind is AftercareOpenedEvent:
+        return "data.unit", event.data.unit  # type: ignore[union-attr]  # each of these has a unit
+    return None
 
 
 def unknown_unit(event: Event) -> tuple[str, str] | None:
     """`Consumer` check: a ward that is neither current nor an old code we can map cannot be placed in the roll-up."""
-    for field_name, code in _wards(event):
-        if units.current_ward(code) is None:
-            return "unknown_unit", f"{field_name}: {code} is neither a current nor a pre-July-2025 ward code"
+    found = _ward_field(event)
+    if found is not None and units.current_ward(found[1]) is None:
+        return "unknown_unit", f"{found[0]}: {found[1]} is neither a current nor a pre-July-2025 ward code"
     return None
 
 
@@ -93,45 +104,69 @@ def _ward(code: str) -> str:
     return ward
 
 
-CounterKey = tuple[str, str, date, date]  # indicator_id, ward, month, known_on
-CensusKey = tuple[str, str, date, date]  # ward, modality, day, known_on
+RowKey = tuple[str, date, date]  # unit, day, known_on
+_POSITION = {figure: n for n, figure in enumerate(DAILY_FIGURES)}
+_WIDTH = len(DAILY_FIGURES)
 
 
 @dataclass
 class Contributions:
-    """What one batch adds to the views, at ward level; `flush` rolls it up and writes it."""
+    """What one batch adds to `daily_totals` at ward level, a row of figures (in `DAILY_FIGURES` order) per ward, day
+    and known date; `rolled_up` adds the province and VN rows."""
 
-    counters: Counter[CounterKey] = field(default_factory=Counter)
-    census: Counter[CensusKey] = field(default_factory=Counter)
+    rows: dict[RowKey, list[int]] = field(default_factory=dict)
+
+    def _row(self, key: RowKey) -> list[int]:
+        row = self.rows.get(key)
+        if row is None:
+            row = self.rows[key] = [0] * _WIDTH
+        return row
 
     def add(self, other: Contributions) -> None:
-        self.counters.update(other.counters)
-        self.census.update(other.census)
+        for key, values in other.rows.items():
+            _add_into(self._row(key), values)
 
     def rolled_up(self) -> Totals:
-        """The cells to add at every level of the roll-up (ward, province, VN)."""
-        return Totals(_rolled_up(self.counters, 1), _rolled_up(self.census, 0))
+        """The rows to add at every level of the roll-up (ward, province, VN), rows of zeros left out."""
+        rolled: dict[RowKey, list[int]] = {}
+        for (ward, day, known), values in self.rows.items():
+            if any(values):
+                for unit in units.rollup(ward):
+                    key = (unit, day, known)
+                    row = rolled.get(key)
+                    if row is None:
+                        rolled[key] = values.copy()
+                    else:
+                        _add_into(row, values)
+        return Totals(rolled)
 
-    def count(self, indicator: str, ward: str, on: date, known: date) -> None:
-        self.counters[(indicator, ward, on.replace(day=1), known)] += 1
+    def count(self, figure: str, ward: str, day: date, known: date) -> None:
+        self._row((ward, day, known))[_POSITION[figure]] += 1
 
     def admission(self, row: dict[str, Any]) -> None:
-        ward, known = row["ward"], row["admitted_known"]
-        self.count(f"admissions.{row['modality']}", ward, row["admitted_on"], known)
-        self.count(f"admissions.primary_{row['substance']}", ward, row["admitted_on"], known)
-        self.census[(ward, row["modality"], row["admitted_on"], known)] += 1
+        values = self._row((row["ward"], row["admitted_on"], row["admitted_known"]))
+        values[_POSITION[f"admissions.{row['modality']}"]] += 1
+        values[_POSITION[f"admissions.primary_{row['substance']}"]] += 1
+        values[_POSITION[f"residents.{row['modality']}"]] += 1
 
     def discharge(self, row: dict[str, Any]) -> None:
         """An episode whose admission and end are both known now."""
-        ward, modality, on = row["ward"], row["modality"], row["completed_on"]
+        modality = row["modality"]
         known = max(row["admitted_known"], row["completed_known"])
-        self.count(f"discharges.{modality}", ward, on, known)
-        self.count(f"discharges.outcome_{row['outcome']}", ward, on, known)
+        values = self._row((row["ward"], row["completed_on"], known))
+        values[_POSITION[f"discharges.{modality}"]] += 1
+        values[_POSITION[f"discharges.outcome_{row['outcome']}"]] += 1
         if row["outcome"] == Outcome.COMPLETED:
-            self.count(f"completions.{modality}", ward, on, known)
+            values[_POSITION[f"completions.{modality}"]] += 1
             if row["vocational"]:
-                self.count("vocational_trained", ward, on, known)
-        self.census[(ward, modality, on, known)] -= 1
+                values[_POSITION["vocational_trained"]] += 1
+        values[_POSITION[f"residents.{modality}"]] -= 1
+
+
+def _add_into(row: list[int], values: list[int]) -> None:
+    for n, value in enumerate(values):
+        if value:
+            row[n] += value
 
 
 async def apply_events(session: AsyncSession, events: list[Event]) -> list[Event]:
@@ -150,15 +185,14 @@ async def apply_facts(session: AsyncSession, events: list[Event]) -> tuple[list[
     moved: dict[str, TransferredEvent] = {}
     additive: dict[str, Event] = {}
     for event in events:
-        match event:
-            case AdmittedEvent():
-                admitted.setdefault(event.data.episode_id, event)
-            case CompletedEvent():
-                completed.setdefault(event.data.episode_id, event)
-            case TransferredEvent():
-                moved.setdefault(event.id, event)
-            case RelapsedEvent() | EmployedEvent() | AftercareOpenedEvent():
-                additive.setdefault(event.id, event)
+        if type(event) is AdmittedEvent:
+            admitted.setdefault(event.data.episode_id, event)
+        elif type(event) is CompletedEvent:
+            completed.setdefault(event.data.episode_id, event)
+        elif type(event) is TransferredEvent:
+            moved.setdefault(event.id, event)
+        elif type(event) in _ADDITIVE:
+            additive.setdefault(event.id, event)
     applied = await _admit(session, list(admitted.values()), contributions)
     applied += await _end(session, list(completed.values()), contributions)
     applied += await _transfer(session, list(moved.values()))
@@ -168,15 +202,17 @@ async def apply_facts(session: AsyncSession, events: list[Event]) -> tuple[list[
     return applied, contributions
 
 
+_ADDITIVE = (RelapsedEvent, EmployedEvent, AftercareOpenedEvent)
+
+
 def _count_additive(event: Event, into: Contributions) -> None:
-    match event:
-        case RelapsedEvent():
-            into.count("relapses", _ward(event.data.unit), event.data.detected_on, known_on(event.time))
-        case EmployedEvent():
-            indicator = f"employment_supported.{event.data.support}"
-            into.count(indicator, _ward(event.data.unit), event.data.employed_on, known_on(event.time))
-        case AftercareOpenedEvent():
-            into.count("aftercare_intake", _ward(event.data.unit), event.data.opened_on, known_on(event.time))
+    known = known_on(event.time)
+    if type(event) is RelapsedEvent:
+        into.count("relapses", _ward(event.data.unit), event.data.detected_on, known)
+    elif type(event) is EmployedEvent:
+        into.count(f"employment_supported.{event.data.support}", _ward(event.data.unit), event.data.employed_on, known)
+    elif type(event) is AftercareOpenedEvent:
+        into.count("aftercare_intake", _ward(event.data.unit), event.data.opened_on, known)
 
 
 _ADMIT = text(
@@ -315,77 +351,47 @@ async def _transfer(session: AsyncSession, events: Sequence[TransferredEvent]) -
     return [e for e in ordered if e.id in written]
 
 
-def _rolled_up(ward_keyed: Counter[tuple[Any, ...]], ward_at: int) -> Counter[tuple[Any, ...]]:
-    rolled: Counter[tuple[Any, ...]] = Counter()
-    get = rolled.get
-    for key, value in ward_keyed.items():
-        if value:
-            before, after = key[:ward_at], key[ward_at + 1 :]
-            for unit in units.rollup(key[ward_at]):
-                cell = (*before, unit, *after)
-                rolled[cell] = get(cell, 0) + value
-    return rolled
-
-
-def _columns(keys: Sequence[tuple[Any, ...]], values: Sequence[int], names: Sequence[str]) -> dict[str, list[Any]]:
-    transposed = zip(*keys, strict=True)
-    columns: dict[str, list[Any]] = {name: list(column) for name, column in zip(names, transposed, strict=True)}
-    columns["values"] = list(values)
-    return columns
-
-
-_COUNTERS = text(
-    """
-    INSERT INTO indicator_totals AS t (indicator_id, unit, month, known_on, value)
-    SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:units AS text[]), CAST(:months AS date[]),
-                         CAST(:known AS date[]), CAST(:values AS bigint[]))
-    ON CONFLICT (indicator_id, unit, month, known_on) DO UPDATE SET value = t.value + EXCLUDED.value
-    """
+_COLUMNS = [column_of(figure) for figure in DAILY_FIGURES]
+#: A batch's rows go to a table of the connection's own by COPY (several times cheaper than as array parameters,
+#: which PostgreSQL receives element by element, zeros included), then into the view in one statement.
+_BATCH_TABLE = text("CREATE TEMPORARY TABLE IF NOT EXISTS daily_batch (LIKE daily_totals) ON COMMIT DELETE ROWS")
+_TOTALS = text(
+    f"""
+    INSERT INTO daily_totals AS t SELECT * FROM daily_batch ORDER BY unit, day, known_on
+    ON CONFLICT (unit, day, known_on) DO UPDATE SET {", ".join(f"{c} = t.{c} + EXCLUDED.{c}" for c in _COLUMNS)}
+    """  # noqa: S608 - the columns are the catalogue's own
 )
-_CENSUS = text(
-    """
-    INSERT INTO census_changes AS t (unit, modality, day, known_on, value)
-    SELECT * FROM unnest(CAST(:units AS text[]), CAST(:modalities AS text[]), CAST(:days AS date[]),
-                         CAST(:known AS date[]), CAST(:values AS bigint[]))
-    ON CONFLICT (unit, modality, day, known_on) DO UPDATE SET value = t.value + EXCLUDED.value
-    """
-)
-
-
-async def _upsert(
-    session: AsyncSession, statement: Any, summed: Counter[tuple[Any, ...]], names: Sequence[str]
-) -> None:
-    keys = sorted(k for k, v in summed.items() if v)  # sorted: one lock order for every replica, no deadlocks
-    if keys:
-        await session.execute(statement, _columns(keys, [summed[k] for k in keys], names))
 
 
 @dataclass
 class Totals:
-    """Contributions rolled up: the cells of `indicator_totals` and `census_changes` to add to."""
+    """Contributions rolled up: the rows of `daily_totals` to add to."""
 
-    counters: Counter[tuple[Any, ...]]
-    census: Counter[tuple[Any, ...]]
+    rows: dict[RowKey, list[int]]
 
     def split(self, parts: int) -> list[Totals]:
-        """Disjoint shares of the cells, to be written on as many connections at once without waiting on each
-        other's row locks."""
-        shares = [Totals(Counter(), Counter()) for _ in range(parts)]
-        for key, value in self.counters.items():
-            shares[hash(key) % parts].counters[key] = value
-        for key, value in self.census.items():
-            shares[hash(key) % parts].census[key] = value
+        """Disjoint shares of the rows, to be written on as many connections at once without waiting on each other's
+        row locks."""
+        shares = [Totals({}) for _ in range(parts)]
+        for key, values in self.rows.items():
+            shares[hash(key) % parts].rows[key] = values
         return shares
 
 
 async def flush(session: AsyncSession, c: Contributions) -> None:
-    """Roll a batch's contributions up to province and VN and add them to the views: two statements at most."""
+    """Roll a batch's contributions up to province and VN and add them to the views: one statement."""
     await write_totals(session, c.rolled_up())
 
 
 async def write_totals(session: AsyncSession, totals: Totals) -> None:
-    await _upsert(session, _COUNTERS, totals.counters, ("ids", "units", "months", "known"))
-    await _upsert(session, _CENSUS, totals.census, ("units", "modalities", "days", "known"))
+    """Add the rows in key order (one lock order for every replica, so no deadlocks between them)."""
+    if not totals.rows:
+        return
+    await session.execute(_BATCH_TABLE)
+    connection = (await (await session.connection()).get_raw_connection()).driver_connection
+    assert connection is not None  # an open asyncpg connection
+    await connection.copy_records_to_table("daily_batch", records=[(*k, *v) for k, v in totals.rows.items()])
+    await session.execute(_TOTALS)
 
 
 def mark_fresh(metrics: Metrics, applied: list[Event]) -> None:

@@ -15,7 +15,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.domain import VIETNAM, Period
+from services.reporting.models import column_of
 from shared import units
+from shared.events import Modality
 
 Values = dict[str, dict[str, int]]  # unit -> indicator id -> value
 
@@ -30,19 +32,20 @@ def level(unit: str) -> str:
 async def get_counters(
     session: AsyncSession, ids: Collection[str], unit_list: Sequence[str], period: Period, as_of: date | None
 ) -> Values:
-    """Each counter's total per unit over a period; what has no events is missing (read as 0)."""
+    """Each counter's total per unit over a period (0 where no event counted); a unit without any is missing."""
+    counters = sorted(ids)  # one statement text per set of counters
+    sums = ", ".join(f"sum({column_of(c)})" for c in counters)
     known = "" if as_of is None else "AND known_on <= :as_of"
     rows = await session.execute(
         text(
-            "SELECT unit, indicator_id, sum(value) FROM indicator_totals "  # noqa: S608 - a fixed condition
-            f"WHERE indicator_id = ANY(:ids) AND unit = ANY(:units) AND month BETWEEN :first AND :last {known} "
-            "GROUP BY unit, indicator_id"
+            f"SELECT unit, {sums} FROM daily_totals "  # noqa: S608 - catalogue columns and a fixed condition
+            f"WHERE unit = ANY(:units) AND day BETWEEN :first AND :end {known} GROUP BY unit"
         ),
-        {"ids": list(ids), "units": list(unit_list), "first": period.first, "last": period.last, "as_of": as_of},
+        {"units": list(unit_list), "first": period.first, "end": period.end, "as_of": as_of},
     )
     found: Values = defaultdict(dict)
-    for unit, indicator_id, total in rows.all():
-        found[unit][indicator_id] = int(total)
+    for unit, *totals in rows.all():
+        found[unit] = {c: int(total) for c, total in zip(counters, totals, strict=True)}
     return found
 
 
@@ -107,17 +110,20 @@ async def _first_admissions(
     return rows.all()
 
 
+_RESIDENTS = {str(m): column_of(f"residents.{m}") for m in Modality}
+
+
 async def get_census(session: AsyncSession, unit: str, on: date, as_of: date | None) -> dict[str, int]:
     """Residents by modality on a date in a unit: admitted on or before it and not ended by it."""
     known = "" if as_of is None else "AND known_on <= :as_of"
-    rows = await session.execute(
-        text(
-            "SELECT modality, sum(value) FROM census_changes "  # noqa: S608
-            f"WHERE unit = :unit AND day <= :on {known} GROUP BY modality"
-        ),
-        {"unit": unit, "on": on, "as_of": as_of},
-    )
-    return {modality: int(n) for modality, n in rows.all()}
+    sums = ", ".join(f"COALESCE(sum({column}), 0)" for column in _RESIDENTS.values())
+    row = (
+        await session.execute(
+            text(f"SELECT {sums} FROM daily_totals WHERE unit = :unit AND day <= :on {known}"),  # noqa: S608
+            {"unit": unit, "on": on, "as_of": as_of},
+        )
+    ).one()
+    return {modality: int(n) for modality, n in zip(_RESIDENTS, row, strict=True)}
 
 
 _FACILITY_CENSUS = """

@@ -46,7 +46,7 @@ from sqlalchemy.schema import CreateIndex
 from services.reporting.app import MIGRATIONS, Settings
 from services.reporting.cache import views_changed
 from services.reporting.db import rebuild_lock
-from services.reporting.models import REBUILT, metadata
+from services.reporting.models import DAILY_FIGURES, REBUILT, column_of, metadata
 from services.reporting.projections import (
     CONSUMED_TYPES,
     Contributions,
@@ -391,23 +391,16 @@ class Rebuild:
                 await asyncio.sleep(0.1 * attempt)
 
 
-_STAGED = {"indicator_totals": "indicator_staging", "census_changes": "census_staging"}
-#: Each view's key, and how a staged ward-level cell becomes a cell of its ward, its province and VN.
-_KEYS = {"indicator_totals": "indicator_id, unit, month, known_on", "census_changes": "unit, modality, day, known_on"}
-#: The staged totals are summed into each view in this many concurrent shares, split by this column.
+_SUMS = ", ".join(f"sum(s.{column_of(f)})::integer" for f in DAILY_FIGURES)
+#: The staged rows are summed into the view in this many concurrent shares, split by unit.
 _SHARES = 2
-_SPLIT = {"indicator_totals": "indicator_id", "census_changes": "modality"}
-_ROLLED_UP = {
-    "indicator_totals": "s.indicator_id, u.unit, s.month, s.known_on",
-    "census_changes": "u.unit, s.modality, s.day, s.known_on",
-}
 
 
 class _Staging:
-    """Ward-level totals appended with COPY to unindexed tables beside the views by each replaying process, one
-    append in flight at a time (its replay goes on meanwhile); on the rebuild's clean exit, rolled up to province
-    and VN and summed by key into the empty views, which are made durable first so each row is written to the WAL
-    once; then dropped."""
+    """Ward-level rows of `daily_totals` appended with COPY to an unindexed table beside it by each replaying
+    process, one append in flight at a time (its replay goes on meanwhile); on the rebuild's clean exit, rolled up to
+    province and VN and summed by key into the empty view, which is made durable first so each row is written to the
+    WAL once; then dropped."""
 
     def __init__(self, engine: AsyncEngine, schema: str) -> None:
         self.engine, self.schema = engine, schema
@@ -415,8 +408,7 @@ class _Staging:
 
     async def __aenter__(self) -> _Staging:
         async with self.engine.begin() as conn:
-            for view, staged in _STAGED.items():
-                await conn.execute(text(f'CREATE UNLOGGED TABLE "{staged}" (LIKE "{view}")'))
+            await conn.execute(text("CREATE UNLOGGED TABLE daily_staging (LIKE daily_totals)"))
             await conn.execute(text("CREATE UNLOGGED TABLE ward_provinces (ward text PRIMARY KEY, province text)"))
         wards = [(ward, province) for province in units.provinces() for ward in units.wards_of(province)]
         await self._copy_rows("ward_provinces", wards)
@@ -427,8 +419,8 @@ class _Staging:
         self.pending = asyncio.create_task(self._copy(contributions))
 
     async def _copy(self, contributions: Contributions) -> None:
-        for staged, cells in (("indicator_staging", contributions.counters), ("census_staging", contributions.census)):
-            await self._copy_rows(staged, [(*key, value) for key, value in cells.items() if value])
+        rows = [(*key, *values) for key, values in contributions.rows.items() if any(values)]
+        await self._copy_rows("daily_staging", rows)
 
     async def _copy_rows(self, table: str, rows: list[tuple[Any, ...]]) -> None:
         async with self.engine.connect() as conn:
@@ -447,31 +439,28 @@ class _Staging:
                 self.pending.cancel()
             return
         async with self.engine.begin() as conn:
-            for view in _STAGED:
-                await conn.execute(text(f'ALTER TABLE "{view}" SET LOGGED'))  # empty: nothing to rewrite
-                await conn.execute(text(f'ALTER TABLE "{view}" DROP CONSTRAINT "{view}_pkey"'))
-        await asyncio.gather(*(self._sum(view, share) for view in _STAGED for share in range(_SHARES)))
-        async with self.engine.begin() as conn:  # one sort per table, not an index probe per cell
+            await conn.execute(text('ALTER TABLE "daily_totals" SET LOGGED'))  # empty: nothing to rewrite
+            await conn.execute(text('ALTER TABLE "daily_totals" DROP CONSTRAINT "daily_totals_pkey"'))
+        await asyncio.gather(*(self._sum(share) for share in range(_SHARES)))
+        async with self.engine.begin() as conn:  # one sort, not an index probe per row
             await conn.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
-            for view, staged in _STAGED.items():
-                await conn.execute(
-                    text(f'ALTER TABLE "{view}" ADD CONSTRAINT "{view}_pkey" PRIMARY KEY ({_KEYS[view]})')
-                )
-                await conn.execute(text(f'DROP TABLE "{staged}"'))
+            await conn.execute(
+                text('ALTER TABLE "daily_totals" ADD CONSTRAINT "daily_totals_pkey" PRIMARY KEY (unit, day, known_on)')
+            )
+            await conn.execute(text("DROP TABLE daily_staging"))
             await conn.execute(text("DROP TABLE ward_provinces"))
 
-    async def _sum(self, view: str, share: int) -> None:
-        """One share of a view's cells, on a connection of its own: the shares are split by a column every
-        cell of a roll-up shares (the indicator, the modality), so no two shares write the same key."""
+    async def _sum(self, share: int) -> None:
+        """One share of the view's rows, on a connection of its own: the shares are split by unit, so no two shares
+        write the same key."""
         async with self.engine.begin() as conn:
             await conn.execute(text("SET LOCAL work_mem = '128MB'"))
             await conn.execute(
                 text(
-                    f'INSERT INTO "{view}" SELECT {_ROLLED_UP[view]}, sum(s.value) FROM "{_STAGED[view]}" s '  # noqa: S608
+                    f"INSERT INTO daily_totals SELECT u.unit, s.day, s.known_on, {_SUMS} FROM daily_staging s "  # noqa: S608
                     "LEFT JOIN ward_provinces w ON w.ward = s.unit "  # a ward missing there fails on NOT NULL
                     "CROSS JOIN LATERAL (VALUES (s.unit), (w.province), (:country)) AS u (unit) "
-                    f"WHERE abs(hashtext(s.{_SPLIT[view]})) % :shares = :share "
-                    "GROUP BY 1, 2, 3, 4 HAVING sum(s.value) <> 0"
+                    "WHERE abs(hashtext(u.unit)) % :shares = :share GROUP BY 1, 2, 3"
                 ),
                 {"country": units.COUNTRY, "shares": _SHARES, "share": share},
             )

@@ -74,13 +74,13 @@ async def test_prometheus_sees_events_flow_consumers_catch_up_and_a_bad_record_d
     assert await eventually(lambda: prometheus.query(LAG), {"": 0.0}) == {"": 0}
     assert await eventually(lambda: prometheus.query(BACKLOG), {"": 0.0}) == {"": 0}
 
-    updated = {"indicator_totals", "census_changes", "episodes"}  # what an admission updates
+    updated = {"daily_totals", "episodes"}  # what an admission updates
 
     async def views_updated() -> bool:  # other tests' events may have updated other views before
         return updated <= set(await prometheus.query(VIEW_AGE, by="view"))
 
     assert await eventually(views_updated, True)
-    age = (await prometheus.query(VIEW_AGE, by="view"))["indicator_totals"]
+    age = (await prometheus.query(VIEW_AGE, by="view"))["daily_totals"]
     assert 0 <= age < 600  # the admissions happened just now
 
     # A record that is not even JSON: dead-lettered by every consumer of `admitted`, and the alert fires.

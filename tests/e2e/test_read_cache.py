@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaProducer
 
 from hoinhap import local
 from services.reporting.cache import channel
+from services.reporting.models import DAILY_FIGURES, column_of
 from shared.database import psql_params
 from shared.events import new_event, serialize, topic_of
 from tests.builders import HANOI_WARD, an_admission
@@ -130,18 +131,18 @@ async def test_without_its_change_notices_a_process_keeps_no_reads(suite: Suite,
 
 
 async def _add_to_the_view(conn: asyncpg.Connection, schema: str, value: int) -> None:
-    """Add `value` to admissions and completions in May 2012 (what the reads here ask for) at every level, without
+    """Add `value` to admissions and completions on 1 May 2012 (what the reads here ask for) at every level, without
     telling anyone."""
-    for indicator in ("admissions.compulsory", "completions.compulsory"):
-        for unit in (HANOI_WARD, "01", "VN"):
-            await conn.execute(
-                f'INSERT INTO "{schema}".indicator_totals AS t (indicator_id, unit, month, known_on, value) '  # noqa: S608
-                "VALUES ($3, $1, '2012-05-01', '2012-05-20', $2) "
-                "ON CONFLICT (indicator_id, unit, month, known_on) DO UPDATE SET value = t.value + EXCLUDED.value",
-                unit,
-                value,
-                indicator,
-            )
+    added = ("admissions.compulsory", "completions.compulsory")
+    values = ", ".join("$2" if figure in added else "0" for figure in DAILY_FIGURES)
+    columns = ", ".join(f"{c} = t.{c} + $2" for c in map(column_of, added))
+    for unit in (HANOI_WARD, "01", "VN"):
+        await conn.execute(
+            f"INSERT INTO \"{schema}\".daily_totals AS t VALUES ($1, DATE '2012-05-01', DATE '2012-05-20', "  # noqa: S608
+            f"{values}) ON CONFLICT (unit, day, known_on) DO UPDATE SET {columns}",
+            unit,
+            value,
+        )
 
 
 @pytest.mark.parametrize("read", KEPT)

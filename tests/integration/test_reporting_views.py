@@ -17,7 +17,7 @@ from services.reporting import queries
 from services.reporting.catalogue import CATALOGUE, COUNTERS
 from services.reporting.domain import known_on, median, parse_period
 from services.reporting.figures import figures
-from services.reporting.models import REBUILT
+from services.reporting.models import DAILY_FIGURES, REBUILT, column_of
 from services.reporting.projections import apply_events
 from shared.database import create_engine, migrate, sessions
 from shared.events import Event
@@ -60,15 +60,19 @@ async def deliver(db: async_sessionmaker[AsyncSession], batches: list[list[Event
             await apply_events(session, batch)
 
 
+#: A row of `daily_totals` that adds something: not all zeros, as a +1 and a -1 in different batches leave one.
+NOT_ZEROS = " OR ".join(f"{column_of(f)} <> 0" for f in DAILY_FIGURES)
+
+
 async def dump(engine: AsyncEngine) -> dict[str, list[tuple[object, ...]]]:
-    """Every rebuilt table's rows, without the zero rows that a +1 and a -1 in different batches leave behind."""
+    """Every rebuilt table's rows, without the rows of zeros that a +1 and a -1 in different batches leave behind."""
     tables: dict[str, list[tuple[object, ...]]] = {}
     async with engine.connect() as conn:
         for table in REBUILT:
             if table == "inbox":
                 query = "SELECT event_id FROM inbox ORDER BY 1"
-            elif table in ("indicator_totals", "census_changes"):
-                query = f"SELECT * FROM {table} WHERE value <> 0 ORDER BY 1, 2, 3, 4"  # noqa: S608
+            elif table == "daily_totals":
+                query = f"SELECT * FROM daily_totals WHERE {NOT_ZEROS} ORDER BY 1, 2, 3"  # noqa: S608
             else:
                 query = f"SELECT * FROM {table} ORDER BY 1, 2, 3"  # noqa: S608
             tables[table] = [tuple(r) for r in (await conn.execute(text(query))).all()]
