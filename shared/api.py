@@ -14,7 +14,6 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
 from shared import units
 from shared.consumer import DATE_SLACK
-from shared.events import without_nul
 
 
 def _current_ward(code: str) -> str:
@@ -28,6 +27,14 @@ def _not_in_future(day: date) -> date:
     if day > datetime.now(UTC).date() + DATE_SLACK:
         raise ValueError("must not be in the future")
     return day
+
+
+def without_nul(value: object) -> object:
+    """Validator: PostgreSQL cannot store NUL in text, so a request carrying one is answered 422 (see `WITHOUT_NUL`
+    for events)."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("must not contain the NUL character")
+    return value
 
 
 #: Free text an agency writes (a decision reference, a facility's name, a plan's title).
