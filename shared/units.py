@@ -65,6 +65,7 @@ def province_of(ward: str) -> str:
     return _province_of_ward()[ward]
 
 
+@cache
 def rollup(ward: str) -> tuple[str, str, str]:
     """The units a ward's figures count towards: itself, its province, the country."""
     return ward, province_of(ward), COUNTRY

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,8 +37,10 @@ from shared.events import (
     CompletedEvent,
     EmployedEvent,
     Event,
+    Modality,
     Outcome,
     RelapsedEvent,
+    Substance,
     TransferredEvent,
 )
 from shared.inbox import claim
@@ -66,16 +69,19 @@ VIEWS: dict[str, tuple[str, ...]] = {
 
 def newest_by_view(events: Iterable[Event]) -> dict[str, float]:
     """The one place that knows, for a batch just applied, the newest event `time` (epoch seconds) per view."""
-    newest_of_type: dict[str, float] = {}
+    newest_of_type: dict[str, datetime] = {}
     for event in events:
-        stamp = event.time.timestamp()
-        if stamp > newest_of_type.get(event.type, stamp - 1):
-            newest_of_type[event.type] = stamp
+        if event.time > newest_of_type.get(event.type, _LONG_AGO):
+            newest_of_type[event.type] = event.time
     newest: dict[str, float] = {}
-    for event_type, stamp in newest_of_type.items():
+    for event_type, time in newest_of_type.items():
+        stamp = time.timestamp()
         for view in VIEWS.get(event_type, ()):
             newest[view] = max(newest.get(view, stamp), stamp)
     return newest
+
+
+_LONG_AGO = datetime.min.replace(tzinfo=UTC)
 
 
 def _ward_field(event: Event) -> tuple[str, str] | None:
@@ -105,75 +111,95 @@ def _ward(code: str) -> str:
 
 
 RowKey = tuple[str, date, date]  # unit, day, known_on
-_POSITION = {figure: n for n, figure in enumerate(DAILY_FIGURES)}
-_WIDTH = len(DAILY_FIGURES)
+#: A row is its key then its figures, as `daily_totals` has them: ready to be copied as it is.
+_KEY = 3
+_POSITION = {figure: _KEY + n for n, figure in enumerate(DAILY_FIGURES)}
+_ZEROS = [0] * len(DAILY_FIGURES)
 
 
 @dataclass
 class Contributions:
-    """What one batch adds to `daily_totals` at ward level, a row of figures (in `DAILY_FIGURES` order) per ward, day
-    and known date; `rolled_up` adds the province and VN rows."""
+    """What one batch adds to `daily_totals`: a row (unit, day, known date, then the figures in `DAILY_FIGURES` order)
+    per unit, day and known date, each figure counted in its ward, its province and VN at once."""
 
-    rows: dict[RowKey, list[int]] = field(default_factory=dict)
+    rows: dict[RowKey, list[Any]] = field(default_factory=dict)
 
-    def _row(self, key: RowKey) -> list[int]:
-        row = self.rows.get(key)
-        if row is None:
-            row = self.rows[key] = [0] * _WIDTH
-        return row
+    def _levels(self, ward: str, day: date, known: date) -> list[list[Any]]:
+        levels = []
+        for unit in units.rollup(ward):
+            row = self.rows.get((unit, day, known))
+            if row is None:
+                row = self.rows[(unit, day, known)] = [unit, day, known, *_ZEROS]
+            levels.append(row)
+        return levels
 
     def add(self, other: Contributions) -> None:
         for key, values in other.rows.items():
-            _add_into(self._row(key), values)
+            row = self.rows.get(key)
+            if row is None:
+                self.rows[key] = values.copy()
+            else:
+                for n in range(_KEY, len(row)):
+                    row[n] += values[n]
 
-    def rolled_up(self) -> Totals:
-        """The rows to add at every level of the roll-up (ward, province, VN), rows of zeros left out."""
-        rolled: dict[RowKey, list[int]] = {}
-        for (ward, day, known), values in self.rows.items():
-            if any(values):
-                for unit in units.rollup(ward):
-                    key = (unit, day, known)
-                    row = rolled.get(key)
-                    if row is None:
-                        rolled[key] = values.copy()
-                    else:
-                        _add_into(row, values)
-        return Totals(rolled)
+    def split(self, parts: int) -> list[Contributions]:
+        """Disjoint shares of the rows, to be written on as many connections at once without waiting on each other's
+        row locks."""
+        shares = [Contributions() for _ in range(parts)]
+        for key, values in self.rows.items():
+            shares[hash(key) % parts].rows[key] = values
+        return shares
 
     def count(self, figure: str, ward: str, day: date, known: date) -> None:
-        self._row((ward, day, known))[_POSITION[figure]] += 1
+        position = _POSITION[figure]
+        for row in self._levels(ward, day, known):
+            row[position] += 1
 
-    def admission(self, row: dict[str, Any]) -> None:
-        values = self._row((row["ward"], row["admitted_on"], row["admitted_known"]))
-        values[_POSITION[f"admissions.{row['modality']}"]] += 1
-        values[_POSITION[f"admissions.primary_{row['substance']}"]] += 1
-        values[_POSITION[f"residents.{row['modality']}"]] += 1
+    def admission(self, ward: str, day: date, known: date, modality: str, substance: str) -> None:
+        added = _ADMISSION[modality, substance]
+        for values in self._levels(ward, day, known):
+            for position in added:
+                values[position] += 1
 
-    def discharge(self, row: dict[str, Any]) -> None:
-        """An episode whose admission and end are both known now."""
-        modality = row["modality"]
-        known = max(row["admitted_known"], row["completed_known"])
-        values = self._row((row["ward"], row["completed_on"], known))
-        values[_POSITION[f"discharges.{modality}"]] += 1
-        values[_POSITION[f"discharges.outcome_{row['outcome']}"]] += 1
-        if row["outcome"] == Outcome.COMPLETED:
-            values[_POSITION[f"completions.{modality}"]] += 1
-            if row["vocational"]:
-                values[_POSITION["vocational_trained"]] += 1
-        values[_POSITION[f"residents.{modality}"]] -= 1
+    def discharge(self, ward: str, day: date, known: date, modality: str, outcome: str, vocational: bool) -> None:
+        """An episode whose admission and end are both known now; `known`: the later of the two dates."""
+        added = _DISCHARGE[modality, outcome, vocational]
+        resident = _POSITION[f"residents.{modality}"]
+        for values in self._levels(ward, day, known):
+            for position in added:
+                values[position] += 1
+            values[resident] -= 1
 
 
-def _add_into(row: list[int], values: list[int]) -> None:
-    for n, value in enumerate(values):
-        if value:
-            row[n] += value
+#: The figures an admission adds to, by modality and primary substance.
+_ADMISSION = {
+    (m.value, s.value): (
+        _POSITION[f"admissions.{m}"],
+        _POSITION[f"admissions.primary_{s}"],
+        _POSITION[f"residents.{m}"],
+    )
+    for m in Modality
+    for s in Substance
+}
+#: The figures a discharge adds to, by modality, outcome and vocational training (besides one resident less).
+_DISCHARGE = {
+    (m.value, o.value, vocational): (
+        _POSITION[f"discharges.{m}"],
+        _POSITION[f"discharges.outcome_{o}"],
+        *((_POSITION[f"completions.{m}"],) if o == Outcome.COMPLETED else ()),
+        *((_POSITION["vocational_trained"],) if o == Outcome.COMPLETED and vocational else ()),
+    )
+    for m in Modality
+    for o in Outcome
+    for vocational in (False, True)
+}
 
 
 async def apply_events(session: AsyncSession, events: list[Event]) -> list[Event]:
     """Apply a batch to every view, in one transaction that the caller commits; returns the events applied (the
     others were applied before, or are a second admission or end of an episode)."""
     applied, contributions = await apply_facts(session, events)
-    await flush(session, contributions)
+    await write_totals(session, contributions)
     return applied
 
 
@@ -215,110 +241,92 @@ def _count_additive(event: Event, into: Contributions) -> None:
         into.count("aftercare_intake", _ward(event.data.unit), event.data.opened_on, known)
 
 
-_ADMIT = text(
-    """
+_ADMIT = """
     INSERT INTO episodes AS e (episode_id, subject, ward, province, modality, facility_id, admitted_on, admitted_known)
-    SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:subjects AS text[]), CAST(:wards AS text[]),
-                         CAST(:provinces AS text[]), CAST(:modalities AS text[]), CAST(:facilities AS text[]),
-                         CAST(:admitted_on AS date[]), CAST(:known AS date[]))
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::date[],
+                         $8::date[])
     ON CONFLICT (episode_id) DO UPDATE SET
         subject = EXCLUDED.subject, ward = EXCLUDED.ward, province = EXCLUDED.province,
         modality = EXCLUDED.modality, facility_id = EXCLUDED.facility_id,
         admitted_on = EXCLUDED.admitted_on, admitted_known = EXCLUDED.admitted_known
     WHERE e.admitted_on IS NULL
     RETURNING e.episode_id, e.completed_on, e.outcome, e.vocational, e.completed_known
-    """
-)
+"""
+
+
+async def _driver(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under a session's transaction: the statements run once per batch for every event
+    take their parameters as arrays and give back plain records, with nothing to do per event in between."""
+    connection = (await (await session.connection()).get_raw_connection()).driver_connection
+    assert connection is not None  # an open asyncpg connection
+    return connection
 
 
 async def _admit(session: AsyncSession, events: Sequence[AdmittedEvent], into: Contributions) -> list[Event]:
     if not events:
         return []
-    by_episode = {e.data.episode_id: e for e in events}
-    rows = {
-        e.data.episode_id: {
-            "subject": e.subject,
-            "ward": (ward := _ward(e.data.unit)),
-            "province": units.province_of(ward),
-            "modality": str(e.data.modality),
-            "facility_id": e.data.facility_id,
-            "admitted_on": e.data.admitted_on,
-            "admitted_known": known_on(e.time),
-            "substance": str(e.data.substances[0]),
-        }
-        for e in sorted(events, key=lambda e: e.data.episode_id)  # one lock order for every replica
-    }
-    result = await session.execute(
+    ordered = sorted(events, key=_episode_id)  # one lock order for every replica
+    ids = [e.data.episode_id for e in ordered]
+    wards = [_ward(e.data.unit) for e in ordered]
+    modalities = [e.data.modality.value for e in ordered]
+    days = [e.data.admitted_on for e in ordered]
+    known = [known_on(e.time) for e in ordered]
+    done = await (await _driver(session)).fetch(
         _ADMIT,
-        {
-            "ids": list(rows),
-            **{
-                plural: [r[column] for r in rows.values()]
-                for plural, column in (
-                    ("subjects", "subject"),
-                    ("wards", "ward"),
-                    ("provinces", "province"),
-                    ("modalities", "modality"),
-                    ("facilities", "facility_id"),
-                    ("admitted_on", "admitted_on"),
-                    ("known", "admitted_known"),
-                )
-            },
-        },
+        ids,
+        [e.subject for e in ordered],
+        wards,
+        [units.province_of(w) for w in wards],
+        modalities,
+        [e.data.facility_id for e in ordered],
+        days,
+        known,
     )
+    at = {episode: n for n, episode in enumerate(ids)}
     applied: list[Event] = []
-    for done in result.mappings().all():
-        row = rows[done["episode_id"]]
-        into.admission(row)
-        if done["completed_on"] is not None:
-            into.discharge({**row, **done})
-        applied.append(by_episode[done["episode_id"]])
+    for episode, completed_on, outcome, vocational, completed_known in done:
+        n = at[episode]
+        into.admission(wards[n], days[n], known[n], modalities[n], ordered[n].data.substances[0].value)
+        if completed_on is not None:
+            end_known = max(known[n], completed_known)
+            into.discharge(wards[n], completed_on, end_known, modalities[n], outcome, vocational)
+        applied.append(ordered[n])
     return applied
 
 
-_END = text(
-    """
+_END = """
     INSERT INTO episodes AS e (episode_id, completed_on, outcome, vocational, completed_known)
-    SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:completed_on AS date[]), CAST(:outcomes AS text[]),
-                         CAST(:vocational AS boolean[]), CAST(:known AS date[]))
+    SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::boolean[], $5::date[])
     ON CONFLICT (episode_id) DO UPDATE SET
         completed_on = EXCLUDED.completed_on, outcome = EXCLUDED.outcome, vocational = EXCLUDED.vocational,
         completed_known = EXCLUDED.completed_known
     WHERE e.completed_on IS NULL
     RETURNING e.episode_id, e.ward, e.modality, e.admitted_on, e.admitted_known
-    """
-)
+"""
 
 
 async def _end(session: AsyncSession, events: Sequence[CompletedEvent], into: Contributions) -> list[Event]:
     if not events:
         return []
-    by_episode = {e.data.episode_id: e for e in events}
-    rows = {
-        e.data.episode_id: {
-            "completed_on": e.data.completed_on,
-            "outcome": str(e.data.outcome),
-            "vocational": e.data.vocational_training is not None,
-            "completed_known": known_on(e.time),
-        }
-        for e in sorted(events, key=lambda e: e.data.episode_id)
-    }
-    result = await session.execute(
-        _END,
-        {
-            "ids": list(rows),
-            "completed_on": [r["completed_on"] for r in rows.values()],
-            "outcomes": [r["outcome"] for r in rows.values()],
-            "vocational": [r["vocational"] for r in rows.values()],
-            "known": [r["completed_known"] for r in rows.values()],
-        },
-    )
+    ordered = sorted(events, key=_episode_id)
+    ids = [e.data.episode_id for e in ordered]
+    days = [e.data.completed_on for e in ordered]
+    outcomes = [e.data.outcome.value for e in ordered]
+    vocational = [e.data.vocational_training is not None for e in ordered]
+    known = [known_on(e.time) for e in ordered]
+    done = await (await _driver(session)).fetch(_END, ids, days, outcomes, vocational, known)
+    at = {episode: n for n, episode in enumerate(ids)}
     applied: list[Event] = []
-    for done in result.mappings().all():
-        if done["admitted_on"] is not None:  # else parked: the admission adds it when it comes
-            into.discharge({**rows[done["episode_id"]], **done})
-        applied.append(by_episode[done["episode_id"]])
+    for episode, ward, modality, admitted_on, admitted_known in done:
+        n = at[episode]
+        if admitted_on is not None:  # else parked: the admission adds it when it comes
+            into.discharge(ward, days[n], max(admitted_known, known[n]), modality, outcomes[n], vocational[n])
+        applied.append(ordered[n])
     return applied
+
+
+def _episode_id(event: AdmittedEvent | CompletedEvent) -> str:
+    return event.data.episode_id
 
 
 _TRANSFER = text(
@@ -363,34 +371,13 @@ _TOTALS = text(
 )
 
 
-@dataclass
-class Totals:
-    """Contributions rolled up: the rows of `daily_totals` to add to."""
-
-    rows: dict[RowKey, list[int]]
-
-    def split(self, parts: int) -> list[Totals]:
-        """Disjoint shares of the rows, to be written on as many connections at once without waiting on each other's
-        row locks."""
-        shares = [Totals({}) for _ in range(parts)]
-        for key, values in self.rows.items():
-            shares[hash(key) % parts].rows[key] = values
-        return shares
-
-
-async def flush(session: AsyncSession, c: Contributions) -> None:
-    """Roll a batch's contributions up to province and VN and add them to the views: one statement."""
-    await write_totals(session, c.rolled_up())
-
-
-async def write_totals(session: AsyncSession, totals: Totals) -> None:
-    """Add the rows in key order (one lock order for every replica, so no deadlocks between them)."""
+async def write_totals(session: AsyncSession, totals: Contributions) -> None:
+    """Add a batch's rows to the views with one COPY and one statement, in key order: one lock order for every
+    replica, so no deadlocks between them. (A row that a +1 and a -1 of one batch left at zero adds nothing.)"""
     if not totals.rows:
         return
     await session.execute(_BATCH_TABLE)
-    connection = (await (await session.connection()).get_raw_connection()).driver_connection
-    assert connection is not None  # an open asyncpg connection
-    await connection.copy_records_to_table("daily_batch", records=[(*k, *v) for k, v in totals.rows.items()])
+    await (await _driver(session)).copy_records_to_table("daily_batch", records=totals.rows.values())
     await session.execute(_TOTALS)
 
 

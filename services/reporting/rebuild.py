@@ -47,15 +47,7 @@ from services.reporting.app import MIGRATIONS, Settings
 from services.reporting.cache import views_changed
 from services.reporting.db import rebuild_lock
 from services.reporting.models import DAILY_FIGURES, REBUILT, column_of, metadata
-from services.reporting.projections import (
-    CONSUMED_TYPES,
-    Contributions,
-    Totals,
-    apply_facts,
-    unknown_unit,
-    write_totals,
-)
-from shared import units
+from services.reporting.projections import CONSUMED_TYPES, Contributions, apply_facts, unknown_unit, write_totals
 from shared.consumer import Record, Rejection, decode
 from shared.database import create_engine, migrate, sessions
 from shared.events import EVENT_TOPICS, Event
@@ -302,12 +294,12 @@ class Rebuild:
         """The catch-up's flush: add the totals to the views (indexed by then) on several connections. Unlike the
         service, the facts and the totals need not commit together: a rebuild that fails starts again from nothing."""
 
-        async def write(share: Totals) -> None:
+        async def write(share: Contributions) -> None:
             async with db.begin() as session:
                 await write_totals(session, share)
 
         async def flush(contributions: Contributions) -> None:
-            await asyncio.gather(*(write(share) for share in contributions.rolled_up().split(self.writers)))
+            await asyncio.gather(*(write(share) for share in contributions.split(self.writers)))
 
         return flush
 
@@ -397,10 +389,9 @@ _SHARES = 2
 
 
 class _Staging:
-    """Ward-level rows of `daily_totals` appended with COPY to an unindexed table beside it by each replaying
-    process, one append in flight at a time (its replay goes on meanwhile); on the rebuild's clean exit, rolled up to
-    province and VN and summed by key into the empty view, which is made durable first so each row is written to the
-    WAL once; then dropped."""
+    """Rows of `daily_totals` (every level) appended with COPY to an unindexed table beside it by each replaying
+    process, one append in flight at a time (its replay goes on meanwhile); on the rebuild's clean exit, summed by
+    key into the empty view, which is made durable first so each row is written to the WAL once; then dropped."""
 
     def __init__(self, engine: AsyncEngine, schema: str) -> None:
         self.engine, self.schema = engine, schema
@@ -409,9 +400,6 @@ class _Staging:
     async def __aenter__(self) -> _Staging:
         async with self.engine.begin() as conn:
             await conn.execute(text("CREATE UNLOGGED TABLE daily_staging (LIKE daily_totals)"))
-            await conn.execute(text("CREATE UNLOGGED TABLE ward_provinces (ward text PRIMARY KEY, province text)"))
-        wards = [(ward, province) for province in units.provinces() for ward in units.wards_of(province)]
-        await self._copy_rows("ward_provinces", wards)
         return self
 
     async def add(self, contributions: Contributions) -> None:
@@ -419,14 +407,11 @@ class _Staging:
         self.pending = asyncio.create_task(self._copy(contributions))
 
     async def _copy(self, contributions: Contributions) -> None:
-        rows = [(*key, *values) for key, values in contributions.rows.items() if any(values)]
-        await self._copy_rows("daily_staging", rows)
-
-    async def _copy_rows(self, table: str, rows: list[tuple[Any, ...]]) -> None:
+        rows = contributions.rows.values()
         async with self.engine.connect() as conn:
             raw = (await conn.get_raw_connection()).driver_connection
             assert raw is not None  # an open asyncpg connection
-            await raw.copy_records_to_table(table, records=rows, schema_name=self.schema)
+            await raw.copy_records_to_table("daily_staging", records=rows, schema_name=self.schema)
 
     async def settled(self) -> None:
         if self.pending is not None:
@@ -448,7 +433,6 @@ class _Staging:
                 text('ALTER TABLE "daily_totals" ADD CONSTRAINT "daily_totals_pkey" PRIMARY KEY (unit, day, known_on)')
             )
             await conn.execute(text("DROP TABLE daily_staging"))
-            await conn.execute(text("DROP TABLE ward_provinces"))
 
     async def _sum(self, share: int) -> None:
         """One share of the view's rows, on a connection of its own: the shares are split by unit, so no two shares
@@ -457,12 +441,10 @@ class _Staging:
             await conn.execute(text("SET LOCAL work_mem = '128MB'"))
             await conn.execute(
                 text(
-                    f"INSERT INTO daily_totals SELECT u.unit, s.day, s.known_on, {_SUMS} FROM daily_staging s "  # noqa: S608
-                    "LEFT JOIN ward_provinces w ON w.ward = s.unit "  # a ward missing there fails on NOT NULL
-                    "CROSS JOIN LATERAL (VALUES (s.unit), (w.province), (:country)) AS u (unit) "
-                    "WHERE abs(hashtext(u.unit)) % :shares = :share GROUP BY 1, 2, 3"
+                    f"INSERT INTO daily_totals SELECT unit, day, known_on, {_SUMS} FROM daily_staging s "  # noqa: S608
+                    "WHERE abs(hashtext(unit)) % :shares = :share GROUP BY 1, 2, 3"
                 ),
-                {"country": units.COUNTRY, "shares": _SHARES, "share": share},
+                {"shares": _SHARES, "share": share},
             )
 
 
