@@ -8,8 +8,9 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeAlias
 
 from aiokafka import ConsumerRecord
@@ -50,8 +51,21 @@ REASONS = (
 )
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
+
+
+@dataclass
+class Applied:
+    """What `apply` may return to leave part of its work for later in the same transaction: the events it applied,
+    and the rest, which a `Pipeline` runs while the next batch's `apply` begins (so that the database works on two
+    batches at once). The rest must touch nothing the next batch's `apply` writes, or the two would wait on each
+    other."""
+
+    events: list[Event]
+    rest: Callable[[], Awaitable[None]]
+
+
 #: Applies new events; with `Consumer(inbox=False)` it deduplicates them itself and returns those it applied.
-Apply = Callable[[AsyncSession, list[Event]], Awaitable[list[Event] | None]]
+Apply = Callable[[AsyncSession, list[Event]], Awaitable[list[Event] | Applied | None]]
 #: A service's own test of a contract-valid event: None, or (reason, detail) to dead-letter it.
 Check = Callable[[Event], tuple[str, str] | None]
 #: Told the events a batch applied, once their transaction has committed.
@@ -69,8 +83,35 @@ class Rejection:
     event: Event | None = None
 
 
-def decode(record: Record, topic_prefix: str) -> Event | Rejection:
-    """Validate one record against the contract and the topic it came from."""
+def latest_date() -> date:
+    """The latest business date an event may carry now (see `DATE_SLACK`)."""
+    return datetime.now(UTC).date() + DATE_SLACK
+
+
+@dataclass
+class Started:
+    """Batches whose transaction has begun and whose events `apply` has applied (but for its `Applied.rest`)."""
+
+    batches: Sequence[Decoded]
+    session: AsyncSession
+    events: list[Event]
+    began: float
+    fresh: list[Event] = field(default_factory=list)
+    rest: Callable[[], Awaitable[None]] | None = None
+
+
+@dataclass
+class Decoded:
+    """A batch of records validated: the events to apply and the records to dead-letter."""
+
+    records: Sequence[Record]
+    events: list[Event] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+def decode(record: Record, topic_prefix: str, latest: date | None = None) -> Event | Rejection:
+    """Validate one record against the contract and the topic it came from; `latest`: see `latest_date` (taken once
+    for a whole batch)."""
     value = record.value or b""
     if len(value) > MAX_RECORD_BYTES:
         return Rejection(record, "oversized", f"record of {len(value)} bytes exceeds {MAX_RECORD_BYTES}")
@@ -82,7 +123,7 @@ def decode(record: Record, topic_prefix: str) -> Event | Rejection:
         return Rejection(record, reason, _describe(error))
     if event.type not in TYPES_ON_TOPIC.get(record.topic.removeprefix(topic_prefix), ()):
         return Rejection(record, "wrong_topic", f"type {event.type} does not belong on topic {record.topic}")
-    if event_date(event.data) > datetime.now(UTC).date() + DATE_SLACK:
+    if event_date(event.data) > (latest or latest_date()):
         return Rejection(record, "future_date", f"event date {event_date(event.data)} is in the future")
     return event
 
@@ -119,7 +160,7 @@ async def parse_batch(records: tuple[Record, ...], original: Callable[[Any], Awa
     return await original(readable_headers(records))
 
 
-async def _records(message: Any) -> Any:
+async def raw_records(message: Any) -> Any:
     """FastStream `decoder=`: hand the handler the raw records; `decode` validates them against the contract."""
     return list(message.raw_message)
 
@@ -142,7 +183,7 @@ def batch_subscriber(
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         parser=parse_batch,
-        decoder=_records,
+        decoder=raw_records,
         include_in_schema=False,  # raw records; the publishers document the event schemas
     )
 
@@ -224,46 +265,92 @@ class Consumer:
         self.topic_prefix = topic_prefix
         self.retry_seconds = retry_seconds
 
-    async def handle(self, records: Sequence[Record]) -> None:
-        """Raise only for transient failures (after a pause), so the batch is redelivered."""
-        started = time.perf_counter()
-        events: list[Event] = []
-        rejections: list[Rejection] = []
+    def decoded(self, records: Sequence[Record]) -> Decoded:
+        """The records validated: what needs no database, so it can be done while the batch before is written."""
+        batch = Decoded(records)
+        latest = latest_date()
         for record in records:
-            decoded = self._decode(record)
+            decoded = self._decode(record, latest)
             if isinstance(decoded, Rejection):
-                rejections.append(decoded)
+                batch.rejections.append(decoded)
             else:
-                events.append(decoded)
+                batch.events.append(decoded)
+        return batch
+
+    async def start(self, batches: Sequence[Decoded]) -> Started:
+        """Begin the batches' transaction and apply their events (what `apply` does at once); raise only for
+        transient failures, the transaction rolled back."""
+        events = [e for batch in batches for e in batch.events]
+        started = Started(batches, self.sessions(), events, time.perf_counter())
         try:
-            async with self.sessions.begin() as session:
-                fresh = await claim(session, events) if self.inbox else events
-                applied = await self.apply(session, fresh)
-                fresh = fresh if applied is None else applied
-            await self.dead_letters.publish(rejections)
+            await started.session.begin()
+            fresh = await claim(started.session, events) if self.inbox else events
+            applied = await self.apply(started.session, fresh)
+            if isinstance(applied, Applied):
+                started.fresh, started.rest = applied.events, applied.rest
+            else:
+                started.fresh = fresh if applied is None else applied
         except Exception:
-            log.exception("batch of %d records failed; it will be redelivered", len(records))
-            for record in records:
-                self.metrics.consumed.labels(topic_type(record, self.topic_prefix), "failed").inc()
-            await asyncio.sleep(self.retry_seconds)
+            await self._failed(started)
+            raise
+        return started
+
+    async def finish(self, started: Started) -> None:
+        """The rest of `apply`, the commit, the dead letters; raise only for transient failures, the transaction
+        rolled back."""
+        try:
+            if started.rest is not None:
+                await started.rest()
+            await started.session.commit()
+            await started.session.close()
+            await self.dead_letters.publish([r for batch in started.batches for r in batch.rejections])
+        except Exception:
+            await self._failed(started)
             raise
         if self.after_commit is not None:
-            self.after_commit(fresh)
-        self._count(events, fresh)
-        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+            self.after_commit(started.fresh)
+        self._count(started.events, started.fresh)
+        self.metrics.batch_seconds.observe(time.perf_counter() - started.began)
 
-    def _decode(self, record: Record) -> Event | Rejection:
-        decoded = decode(record, self.topic_prefix)
+    async def abort(self, started: Started) -> None:
+        """Roll back a started transaction whose batches will be written again."""
+        with suppress(Exception):  # a connection already gone has nothing to roll back
+            await started.session.close()
+
+    async def _failed(self, started: Started) -> None:
+        await self.abort(started)
+        records = [r for batch in started.batches for r in batch.records]
+        log.exception("batch of %d records failed; it will be written again", len(records))
+        for record in records:
+            self.metrics.consumed.labels(topic_type(record, self.topic_prefix), "failed").inc()
+
+    async def write(self, batches: Sequence[Decoded]) -> None:
+        """Apply decoded batches in one transaction and dead-letter their rejections; raise only for transient
+        failures (after a pause), so the batches are delivered again."""
+        try:
+            await self.finish(await self.start(batches))
+        except Exception:
+            await asyncio.sleep(self.retry_seconds)
+            raise
+
+    async def handle(self, records: Sequence[Record]) -> None:
+        """Decode and write one batch; raise only for transient failures (after a pause)."""
+        await self.write([self.decoded(records)])
+
+    def _decode(self, record: Record, latest: date) -> Event | Rejection:
+        decoded = decode(record, self.topic_prefix, latest)
         if isinstance(decoded, Rejection) or self.check is None:
             return decoded
         problem = self.check(decoded)
         return decoded if problem is None else Rejection(record, *problem, event=decoded)
 
     def _count(self, events: list[Event], fresh: list[Event]) -> None:
-        applied = {id(e) for e in fresh}
-        counts = Counter((short_type(e.type), "applied" if id(e) in applied else "duplicate") for e in events)
-        for (event_type, result), n in counts.items():
-            self.metrics.consumed.labels(event_type, result).inc(n)
+        seen = Counter(e.type for e in events)
+        applied = Counter(e.type for e in fresh)  # `fresh` is part of `events`
+        for event_type, n in seen.items():
+            self.metrics.consumed.labels(short_type(event_type), "applied").inc(applied[event_type])
+            self.metrics.consumed.labels(short_type(event_type), "duplicate").inc(n - applied[event_type])
         if log.isEnabledFor(logging.DEBUG):
+            chosen = {id(e) for e in fresh}
             for e in events:
-                log.debug("event %s", "applied" if id(e) in applied else "skipped as a duplicate", extra=_ids(e))
+                log.debug("event %s", "applied" if id(e) in chosen else "skipped as a duplicate", extra=_ids(e))

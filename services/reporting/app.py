@@ -53,7 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()  # fields come from the environment
     runtime = build_runtime(settings, outbox)
     cache = ReadCache(settings.read_cache_seconds)
-    runtime.broker.include_router(handlers.build_router(runtime, cache), prefix=settings.topic_prefix)
+    router, pipeline = handlers.build_router(runtime, cache)
+    runtime.broker.include_router(router, prefix=settings.topic_prefix)
     app = create_service_app(
         runtime,
         title="Hòa Nhập reporting",
@@ -63,7 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[api.router, api_census.router, api_targets.router, api_dashboard.router],
         access_tokens=access_tokens,
         audit_log=audit_log,
-        tasks=[partial(listen, settings.database_url.get_secret_value(), settings.db_schema, cache)],
+        tasks=[pipeline.run, partial(listen, settings.database_url.get_secret_value(), settings.db_schema, cache)],
         middleware=[CachedReads],
     )
     app.state.suppression_threshold = settings.suppression_threshold

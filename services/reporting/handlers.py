@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from faststream.kafka import KafkaRouter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.cache import ReadCache, views_changed
 from services.reporting.db import consumer_sessions
-from services.reporting.projections import CONSUMED_TYPES, apply_events, mark_fresh, unknown_unit
-from shared.consumer import Consumer, Record, batch_subscriber
+from services.reporting.projections import CONSUMED_TYPES, apply_facts, mark_fresh, unknown_unit, write_totals
+from shared.consumer import Applied, Consumer
 from shared.events import EVENT_TOPICS, Event
+from shared.pipeline import Pipeline, pipelined_subscriber
 from shared.runtime import Runtime
 
 
-def build_router(runtime: Runtime, cache: ReadCache) -> KafkaRouter:
+def build_router(runtime: Runtime, cache: ReadCache) -> tuple[KafkaRouter, Pipeline]:
+    """The subscriber of the event topics, and the pipeline that writes what it takes (to run while the service is
+    up): reporting writes a batch while the next is fetched and decoded."""
+
     def after_commit(applied: list[Event]) -> None:
         mark_fresh(runtime.metrics, applied)
         if applied:
@@ -21,11 +27,12 @@ def build_router(runtime: Runtime, cache: ReadCache) -> KafkaRouter:
 
     schema = runtime.settings.db_schema
 
-    async def apply(session: AsyncSession, events: list[Event]) -> list[Event]:
-        applied = await apply_events(session, events)
+    async def apply(session: AsyncSession, events: list[Event]) -> Applied:
+        """The facts now, the totals while the next batch's facts are written (they touch no fact)."""
+        applied, contributions = await apply_facts(session, events)
         if applied:
             await views_changed(session, schema)  # other replicas' caches, on commit
-        return applied
+        return Applied(applied, partial(write_totals, session, contributions))
 
     consumer = Consumer(
         consumer_sessions(runtime.engine, schema),
@@ -38,9 +45,5 @@ def build_router(runtime: Runtime, cache: ReadCache) -> KafkaRouter:
         inbox=False,  # the views' own keys find duplicates (projections.py)
     )
     router = KafkaRouter()
-
-    @batch_subscriber(router, runtime.settings, *(EVENT_TOPICS[t] for t in CONSUMED_TYPES))
-    async def on_events(records: list[Record]) -> None:
-        await consumer.handle(records)
-
-    return router
+    topics = (EVENT_TOPICS[t] for t in CONSUMED_TYPES)
+    return router, pipelined_subscriber(router, runtime.settings, consumer, *topics)

@@ -1,0 +1,114 @@
+"""The pipeline's order: every batch handed over is written once, in order, offsets are committed only past what is
+written, and a failure anywhere rolls back what is open and writes it again, in order."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any, cast
+
+from aiokafka import TopicPartition
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.consumer import Consumer, Decoded, Record, Started
+from shared.pipeline import Pipeline
+
+
+def records(first: int, n: int, partition: int = 0) -> list[Record]:
+    return [Record("t", partition, offset, 0, 0, b"k", b"{}", None, 1, 2, ()) for offset in range(first, first + n)]
+
+
+class FakeConsumer:
+    """Writes by remembering; fails where told (the n-th call of `start` or `finish`, counted from 1)."""
+
+    retry_seconds = 0.0
+
+    def __init__(self, fail_start: Sequence[int] = (), fail_finish: Sequence[int] = ()) -> None:
+        self.fail_start, self.fail_finish = set(fail_start), set(fail_finish)
+        self.starts = self.finishes = 0
+        self.open: set[int] = set()  # transactions begun and not yet finished or aborted
+        self.written: list[int] = []  # first offset of each batch written, in commit order
+
+    def decoded(self, batch: Sequence[Record]) -> Decoded:
+        return Decoded(batch)
+
+    async def start(self, batches: Sequence[Decoded]) -> Started:
+        self.starts += 1
+        await asyncio.sleep(0)
+        if self.starts in self.fail_start:
+            raise RuntimeError("database went away")
+        started = Started(batches, cast(AsyncSession, None), [], 0.0)
+        self.open.add(id(started))
+        return started
+
+    async def finish(self, started: Started) -> None:
+        self.finishes += 1
+        await asyncio.sleep(0)
+        assert id(started) in self.open, "finished a transaction that was not open"
+        self.open.discard(id(started))
+        if self.finishes in self.fail_finish:
+            raise RuntimeError("database went away")
+        self.written += [b.records[0].offset for b in started.batches]
+
+    async def abort(self, started: Started) -> None:
+        self.open.discard(id(started))
+
+
+class FakeKafka:
+    def __init__(self) -> None:
+        self.commits: list[int] = []
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.commits.append(offsets[TopicPartition("t", 0)])
+
+
+async def write(consumer: FakeConsumer, batches: int, waiting: int = 1) -> FakeKafka:
+    """Hand `batches` batches of 10 records over, as the subscriber does, and wait until all are committed."""
+    pipeline = Pipeline(cast(Consumer, consumer), most_records=20, waiting=waiting)
+    kafka = FakeKafka()
+    pipeline.kafka = cast(Any, kafka)
+    writer = asyncio.create_task(pipeline.run())
+    try:
+        for n in range(batches):
+            await pipeline.put(records(10 * n, 10))
+        await asyncio.wait_for(pipeline.queue.join(), timeout=5)
+    finally:
+        writer.cancel()
+    return kafka
+
+
+def assert_committed_in_order(kafka: FakeKafka, batches: int) -> None:
+    assert kafka.commits == sorted(kafka.commits)
+    assert kafka.commits[-1] == 10 * batches
+
+
+async def test_every_batch_is_written_once_in_order_and_committed_after() -> None:
+    consumer = FakeConsumer()
+    kafka = await write(consumer, 8)
+    assert consumer.written == [10 * n for n in range(8)]
+    assert_committed_in_order(kafka, 8)
+    assert not consumer.open
+
+
+async def test_a_failed_finish_rolls_back_the_next_start_and_writes_both_again_in_order() -> None:
+    consumer = FakeConsumer(fail_finish=[2, 3])
+    kafka = await write(consumer, 8)
+    assert consumer.written == [10 * n for n in range(8)]
+    assert_committed_in_order(kafka, 8)
+    assert not consumer.open  # the next batch's transaction was rolled back, not left open
+
+
+async def test_a_failed_start_is_tried_again_and_nothing_after_it_is_committed_first() -> None:
+    consumer = FakeConsumer(fail_start=[1, 3, 4])
+    kafka = await write(consumer, 8)
+    assert consumer.written == [10 * n for n in range(8)]
+    assert_committed_in_order(kafka, 8)
+    assert not consumer.open
+
+
+async def test_batches_that_waited_are_written_together() -> None:
+    """With several handed over while the writer is busy, it takes them in one transaction (up to most_records)."""
+    consumer = FakeConsumer()
+    await write(consumer, 9, waiting=4)
+    assert consumer.written == [10 * n for n in range(9)]
+    assert consumer.finishes < 9
