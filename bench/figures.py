@@ -121,7 +121,7 @@ async def consumption_rate(
 ) -> tuple[float, float, int]:
     """(events/s, seconds, records) for a service to take `expected` records, or all it takes (until its count
     stays still for `quiet_seconds`; a service does not consume every topic). The time runs from its group's first
-    committed offset to its last (polled every 20 ms from before the service consumes anything; its HTTP server
+    committed offset to its last (polled every 50 ms from before the service consumes anything; its HTTP server
     may come up only after it has consumed part of a backlog), plus one average batch for the first one, whose
     commit is the first seen: to views complete, since offsets are committed after the views."""
     group = f"{service.env['HOINHAP_TOPIC_PREFIX']}hoinhap-{service.name}"
@@ -141,7 +141,7 @@ async def consumption_rate(
                     break
                 if not count and now - started > 60:  # nothing for it on these topics
                     return 0.0, 0.0, 0
-                await asyncio.sleep(0.25)  # rendering /metrics costs the service; the offsets give the time
+                await asyncio.sleep(1.0)  # rendering /metrics costs the service; the offsets give the time
             batches, seconds = await _batches(client)
         await asyncio.sleep(0.1)  # the last commit, seen by the watcher
     finally:
@@ -174,7 +174,7 @@ class _Offsets:
                 if total != self.total:
                     self.first = self.first or now
                     self.last, self.total = now, total
-                await asyncio.sleep(0.02)
+                await asyncio.sleep(0.05)  # each poll costs the broker and this process; finer changes nothing
         finally:
             await admin.close()
 
