@@ -30,9 +30,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared import units as reference
 from shared.audit import audit
 from shared.auth import NATIONAL_OPERATOR, CurrentPrincipal, Principal
-from shared.consumer import Check, Consumer, Record, batch_subscriber
+from shared.consumer import Check, Consumer
 from shared.events import ACCESS_TOPIC, Event, TokenIssued, TokenIssuedEvent, TokenRevoked, TokenRevokedEvent, new_event
 from shared.outbox import add_to_outbox
+from shared.pipeline import Pipeline, pipelined_subscriber
 
 if TYPE_CHECKING:
     from shared.runtime import Runtime
@@ -343,8 +344,9 @@ def build_access(runtime: Runtime, tokens: Table, audit_log: Table) -> Access:
     return Access(signing_key(admin_token), tokens, audit_log, Authenticator(admin_token, runtime.sessions, tokens))
 
 
-def subscriber(runtime: Runtime, access: Access) -> KafkaRouter:
-    """Consumes `rehab.access` into the service's `access_tokens` table, in a consumer group of its own."""
+def subscriber(runtime: Runtime, access: Access) -> tuple[KafkaRouter, Pipeline]:
+    """Consumes `rehab.access` into the service's `access_tokens` table, in a consumer group of its own; run the
+    pipeline while the service is up."""
 
     async def apply(session: AsyncSession, events: list[Event]) -> None:
         await record(session, access.tokens, events)
@@ -358,9 +360,4 @@ def subscriber(runtime: Runtime, access: Access) -> KafkaRouter:
         check=bad_signature(access.key),
     )
     kafka = KafkaRouter()
-
-    @batch_subscriber(kafka, runtime.settings, ACCESS_TOPIC, group_suffix="-access")
-    async def on_access(records: list[Record]) -> None:
-        await consumer.handle(records)
-
-    return kafka
+    return kafka, pipelined_subscriber(kafka, runtime.settings, consumer, ACCESS_TOPIC, group_suffix="-access")

@@ -14,8 +14,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeAlias
 
 from aiokafka import ConsumerRecord
-from faststream.kafka import KafkaRouter
-from faststream.middlewares import AckPolicy
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -30,7 +28,6 @@ from shared.events import (
 from shared.inbox import claim
 from shared.observability import Metrics
 from shared.outbox import Send
-from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
@@ -163,29 +160,6 @@ async def parse_batch(records: tuple[Record, ...], original: Callable[[Any], Awa
 async def raw_records(message: Any) -> Any:
     """FastStream `decoder=`: hand the handler the raw records; `decode` validates them against the contract."""
     return list(message.raw_message)
-
-
-BatchHandler = Callable[[list[Record]], Awaitable[None]]
-
-
-def batch_subscriber(
-    router: KafkaRouter, settings: ServiceSettings, *topics: str, group_suffix: str = ""
-) -> Callable[[BatchHandler], object]:
-    """How every consumer of the suite subscribes: in batches from the earliest offset, in the service's group,
-    committing offsets only after the handler returned (so after its database commit), and seeking back to
-    redeliver the batch when it raised."""
-    return router.subscriber(
-        *topics,
-        group_id=settings.consumer_group + group_suffix,
-        batch=True,
-        max_records=settings.consumer_max_records,
-        batch_timeout_ms=50,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        parser=parse_batch,
-        decoder=raw_records,
-        include_in_schema=False,  # raw records; the publishers document the event schemas
-    )
 
 
 class DeadLetters:

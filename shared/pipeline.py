@@ -20,11 +20,11 @@ log = logging.getLogger(__name__)
 class Pipeline:
     """The subscriber decodes each batch, hands it over and goes back to the broker; a writer applies what was handed
     over, in order: the batches that waited together in one transaction (the longer the queue, the larger the
-    transaction, up to `most_records`, and the fewer rows per event: events of one day share them), each
-    transaction's `Applied.rest` and commit while the next one begins, so the database works on two at once. After
-    each commit it commits each partition's offset past the batches. A failure rolls back whatever is open; after
-    the consumer's pause those batches are written again, in order, and nothing after them is committed meanwhile.
-    Before a rebalance takes partitions away, everything handed over is written and committed."""
+    transaction, up to `most_records`), and a transaction's `Applied.rest` and commit, if `apply` left one, while
+    the next one begins, so the database works on two at once. After each commit it commits each partition's offset
+    past the batches. A failure rolls back whatever is open; after the consumer's pause those batches are written
+    again, in order, and nothing after them is committed meanwhile. Before a rebalance takes partitions away,
+    everything handed over is written and committed."""
 
     def __init__(self, consumer: Consumer, *, most_records: int, waiting: int) -> None:
         self.consumer = consumer
@@ -47,7 +47,9 @@ class Pipeline:
                     again.insert(0, batches)
                     await asyncio.sleep(self.consumer.retry_seconds)
                 continue
-            following = again.pop(0) if again else self._take_waiting()
+            following = None  # the next transaction begins while this one finishes only if it has a rest to run:
+            if started.rest is not None:  # else it could read this one's rows before they are committed
+                following = again.pop(0) if again else self._take_waiting()
             if following is None:
                 finished, next_started = await self._finish(started), None
             else:
@@ -121,15 +123,20 @@ class _WriteBeforeRevoking(ConsumerRebalanceListener):
 
 
 def pipelined_subscriber(
-    router: KafkaRouter, settings: ServiceSettings, consumer: Consumer, *topics: str, waiting: int = 2
+    router: KafkaRouter,
+    settings: ServiceSettings,
+    consumer: Consumer,
+    *topics: str,
+    group_suffix: str = "",
+    waiting: int = 2,
 ) -> Pipeline:
-    """Subscribe to `topics` as `batch_subscriber` does (batches from the earliest offset, in the service's group),
-    but committing offsets itself, after the writer's transaction: run the returned pipeline's `run` while the
-    service is up. `waiting`: batches handed over that may wait for the writer."""
+    """How every consumer of the suite subscribes: in batches from the earliest offset, in the service's group,
+    written by the returned pipeline (run its `run` while the service is up), which commits the offsets after each
+    transaction. `waiting`: batches handed over that may wait for the writer."""
     pipeline = Pipeline(consumer, most_records=settings.consumer_max_records * (waiting + 1), waiting=waiting)
     subscriber = router.subscriber(
         *topics,
-        group_id=settings.consumer_group,
+        group_id=settings.consumer_group + group_suffix,
         batch=True,
         max_records=settings.consumer_max_records,
         batch_timeout_ms=50,

@@ -127,7 +127,8 @@ def create_service_app(
     `middleware`: the service's own ASGI middleware, inside the request metrics (what it answers is counted)."""
     settings = runtime.settings
     access = build_access(runtime, access_tokens, audit_log)
-    runtime.broker.include_router(access_subscriber(runtime, access), prefix=settings.topic_prefix)
+    token_events, token_writer = access_subscriber(runtime, access)
+    runtime.broker.include_router(token_events, prefix=settings.topic_prefix)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -148,6 +149,7 @@ def create_service_app(
                 keep_measuring(runtime.relay, runtime.broker, runtime.metrics, settings.metrics_interval_seconds)
             ),
             asyncio.create_task(watch, name="broker-watch"),
+            asyncio.create_task(token_writer.run(), name="token-writer"),
             *(asyncio.create_task(task()) for task in tasks),
         ]
         tune_gc()

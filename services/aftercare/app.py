@@ -30,7 +30,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings, outbox, publishes=["vn.rehab.relapsed.v1", "vn.rehab.employed.v1", "vn.rehab.aftercare_opened.v1"]
     )
     parking = Parking.of(runtime, parked_events, db.apply_events)
-    runtime.broker.include_router(handlers.build_router(runtime, parking), prefix=settings.topic_prefix)
+    router, pipeline = handlers.build_router(runtime, parking)
+    runtime.broker.include_router(router, prefix=settings.topic_prefix)
     app = create_service_app(
         runtime,
         title="Hòa Nhập aftercare",
@@ -40,7 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[api.router],
         access_tokens=access_tokens,
         audit_log=audit_log,
-        tasks=[parking.run],
+        tasks=[parking.run, pipeline.run],
     )
     translate_errors(app, AftercareError, (CaseNotFoundError,))
     return app

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from faststream.kafka import KafkaRouter
 
-from shared.consumer import Consumer, Record, batch_subscriber
+from shared.consumer import Consumer
 from shared.events import TOPICS
 from shared.parking import Parking
+from shared.pipeline import Pipeline, pipelined_subscriber
 from shared.runtime import Runtime
 from shared.units import unknown_ward
 
 
-def build_router(runtime: Runtime, parking: Parking) -> KafkaRouter:
+def build_router(runtime: Runtime, parking: Parking) -> tuple[KafkaRouter, Pipeline]:
+    """The subscriber of the service's topics, and the pipeline that writes what it takes (run it while the service
+    is up)."""
     consumer = Consumer(
         runtime.sessions,
         parking.apply,
@@ -20,13 +23,9 @@ def build_router(runtime: Runtime, parking: Parking) -> KafkaRouter:
         runtime.metrics,
         topic_prefix=runtime.settings.topic_prefix,
         check=unknown_ward,
+        after_commit=lambda _: runtime.relay.wake(),  # the batch may have opened cases: announce them now
     )
     router = KafkaRouter()
     topics = [TOPICS[f"vn.rehab.{name}.v1"] for name in ("admitted", "completed", "relapsed", "employed")]
 
-    @batch_subscriber(router, runtime.settings, *topics)
-    async def on_events(records: list[Record]) -> None:
-        await consumer.handle(records)
-        runtime.relay.wake()  # the batch may have opened cases: announce them now
-
-    return router
+    return router, pipelined_subscriber(router, runtime.settings, consumer, *topics)

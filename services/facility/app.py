@@ -32,7 +32,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         publishes=["vn.rehab.transferred.v1", "vn.rehab.completed.v1", "vn.rehab.facility_registered.v1"],
     )
     parking = Parking.of(runtime, parked_events, db.apply_events)
-    runtime.broker.include_router(handlers.build_router(runtime, parking), prefix=settings.topic_prefix)
+    router, pipeline = handlers.build_router(runtime, parking)
+    runtime.broker.include_router(router, prefix=settings.topic_prefix)
     app = create_service_app(
         runtime,
         title="Hòa Nhập facility",
@@ -42,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[registry.router, api.router],
         access_tokens=access_tokens,
         audit_log=audit_log,
-        tasks=[parking.run],
+        tasks=[parking.run, pipeline.run],
     )
     translate_errors(app, FacilityError, (FacilityNotFoundError, ResidentNotFoundError))
     app.state.parking = parking

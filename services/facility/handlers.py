@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from faststream.kafka import KafkaRouter
 
-from shared.consumer import Consumer, Record, batch_subscriber
+from shared.consumer import Consumer
 from shared.events import TOPICS
 from shared.parking import Parking
+from shared.pipeline import Pipeline, pipelined_subscriber
 from shared.runtime import Runtime
 from shared.units import unknown_ward
 
 
-def build_router(runtime: Runtime, parking: Parking) -> KafkaRouter:
+def build_router(runtime: Runtime, parking: Parking) -> tuple[KafkaRouter, Pipeline]:
+    """The subscriber of the service's topics, and the pipeline that writes what it takes (run it while the service
+    is up)."""
     consumer = Consumer(
         runtime.sessions,
         parking.apply,
@@ -24,8 +27,4 @@ def build_router(runtime: Runtime, parking: Parking) -> KafkaRouter:
     router = KafkaRouter()
     topics = [TOPICS[t] for t in ("vn.rehab.admitted.v1", "vn.rehab.transferred.v1", "vn.rehab.completed.v1")]
 
-    @batch_subscriber(router, runtime.settings, *topics)
-    async def on_events(records: list[Record]) -> None:
-        await consumer.handle(records)
-
-    return router
+    return router, pipelined_subscriber(router, runtime.settings, consumer, *topics)

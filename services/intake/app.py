@@ -32,7 +32,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()  # fields come from the environment
     runtime = build_runtime(settings, outbox, publishes=["vn.rehab.admitted.v1", "vn.rehab.completed.v1"])
     parking = Parking.of(runtime, parked_events, db.apply_events)
-    runtime.broker.include_router(handlers.build_router(runtime, parking), prefix=settings.topic_prefix)
+    router, pipeline = handlers.build_router(runtime, parking)
+    runtime.broker.include_router(router, prefix=settings.topic_prefix)
     app = create_service_app(
         runtime,
         title="Hòa Nhập intake",
@@ -42,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[api.router],
         access_tokens=access_tokens,
         audit_log=audit_log,
-        tasks=[parking.run],
+        tasks=[parking.run, pipeline.run],
     )
     translate_errors(app, IntakeError, (EpisodeNotFoundError,))
     app.state.subject_key = settings.subject_key.get_secret_value().encode()

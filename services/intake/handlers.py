@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from faststream.kafka import KafkaRouter
 
-from shared.consumer import Consumer, Record, batch_subscriber
+from shared.consumer import Consumer
 from shared.events import EVENT_TOPICS
 from shared.parking import Parking
+from shared.pipeline import Pipeline, pipelined_subscriber
 from shared.runtime import Runtime
 from shared.units import unknown_ward
 
@@ -21,7 +22,9 @@ TOPICS = [
 ]
 
 
-def build_router(runtime: Runtime, parking: Parking) -> KafkaRouter:
+def build_router(runtime: Runtime, parking: Parking) -> tuple[KafkaRouter, Pipeline]:
+    """The subscriber of the service's topics, and the pipeline that writes what it takes (run it while the service
+    is up)."""
     consumer = Consumer(
         runtime.sessions,
         parking.apply,
@@ -32,8 +35,4 @@ def build_router(runtime: Runtime, parking: Parking) -> KafkaRouter:
     )
     router = KafkaRouter()
 
-    @batch_subscriber(router, runtime.settings, *TOPICS)
-    async def on_events(records: list[Record]) -> None:
-        await consumer.handle(records)
-
-    return router
+    return router, pipelined_subscriber(router, runtime.settings, consumer, *TOPICS)

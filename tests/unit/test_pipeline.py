@@ -23,10 +23,12 @@ class FakeConsumer:
 
     retry_seconds = 0.0
 
-    def __init__(self, fail_start: Sequence[int] = (), fail_finish: Sequence[int] = ()) -> None:
+    def __init__(self, fail_start: Sequence[int] = (), fail_finish: Sequence[int] = (), rest: bool = True) -> None:
         self.fail_start, self.fail_finish = set(fail_start), set(fail_finish)
+        self.rest = rest  # whether `apply` leaves a rest, so the next transaction may begin meanwhile
         self.starts = self.finishes = 0
         self.open: set[int] = set()  # transactions begun and not yet finished or aborted
+        self.most_open = 0
         self.written: list[int] = []  # first offset of each batch written, in commit order
 
     def decoded(self, batch: Sequence[Record]) -> Decoded:
@@ -37,14 +39,20 @@ class FakeConsumer:
         await asyncio.sleep(0)
         if self.starts in self.fail_start:
             raise RuntimeError("database went away")
-        started = Started(batches, cast(AsyncSession, None), [], 0.0)
+        started = Started(batches, cast(AsyncSession, None), [], 0.0, rest=self._rest if self.rest else None)
         self.open.add(id(started))
+        self.most_open = max(self.most_open, len(self.open))
         return started
+
+    async def _rest(self) -> None:
+        await asyncio.sleep(0.01)
 
     async def finish(self, started: Started) -> None:
         self.finishes += 1
-        await asyncio.sleep(0)
         assert id(started) in self.open, "finished a transaction that was not open"
+        if started.rest is not None:
+            await started.rest()
+        await asyncio.sleep(0.01)  # the commit: long enough for the next batch to be handed over meanwhile
         self.open.discard(id(started))
         if self.finishes in self.fail_finish:
             raise RuntimeError("database went away")
@@ -88,6 +96,16 @@ async def test_every_batch_is_written_once_in_order_and_committed_after() -> Non
     assert consumer.written == [10 * n for n in range(8)]
     assert_committed_in_order(kafka, 8)
     assert not consumer.open
+    assert consumer.most_open == 2  # the next transaction began while one ran its rest
+
+
+async def test_a_transaction_without_a_rest_is_committed_before_the_next_begins() -> None:
+    """Its `apply` may read what the one before wrote; it would not see it uncommitted."""
+    consumer = FakeConsumer(rest=False)
+    kafka = await write(consumer, 8, waiting=2)
+    assert consumer.written == [10 * n for n in range(8)]
+    assert_committed_in_order(kafka, 8)
+    assert consumer.most_open == 1
 
 
 async def test_a_failed_finish_rolls_back_the_next_start_and_writes_both_again_in_order() -> None:
