@@ -128,18 +128,19 @@ def pipelined_subscriber(
     consumer: Consumer,
     *topics: str,
     group_suffix: str = "",
-    waiting: int = 2,
+    waiting: int = 1,
 ) -> Pipeline:
     """How every consumer of the suite subscribes: in batches from the earliest offset, in the service's group,
     written by the returned pipeline (run its `run` while the service is up), which commits the offsets after each
     transaction. `waiting`: batches handed over that may wait for the writer."""
-    pipeline = Pipeline(consumer, most_records=settings.consumer_max_records * (waiting + 1), waiting=waiting)
+    pipeline = Pipeline(consumer, most_records=settings.consumer_max_records * 2, waiting=waiting)
     subscriber = router.subscriber(
         *topics,
         group_id=settings.consumer_group + group_suffix,
         batch=True,
         max_records=settings.consumer_max_records,
         batch_timeout_ms=50,
+        max_partition_fetch_bytes=256 * 1024,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.MANUAL,  # the pipeline commits, once the batch's transaction has committed
         listener=_WriteBeforeRevoking(pipeline),
