@@ -133,15 +133,6 @@ class Contributions:
             levels.append(row)
         return levels
 
-    def add(self, other: Contributions) -> None:
-        for key, values in other.rows.items():
-            row = self.rows.get(key)
-            if row is None:
-                self.rows[key] = values.copy()
-            else:
-                for n in range(_KEY, len(row)):
-                    row[n] += values[n]
-
     def split(self, parts: int) -> list[Contributions]:
         """Disjoint shares of the rows, to be written on as many connections at once without waiting on each other's
         row locks."""
@@ -203,9 +194,12 @@ async def apply_events(session: AsyncSession, events: list[Event]) -> list[Event
     return applied
 
 
-async def apply_facts(session: AsyncSession, events: list[Event]) -> tuple[list[Event], Contributions]:
-    """The first half of `apply_events`: the facts written, and what the applied events add to the totals."""
-    contributions = Contributions()
+async def apply_facts(
+    session: AsyncSession, events: list[Event], into: Contributions | None = None
+) -> tuple[list[Event], Contributions]:
+    """The first half of `apply_events`: the facts written, and what the applied events add to the totals (added to
+    `into` when given, as a rebuild sums many batches)."""
+    contributions = Contributions() if into is None else into
     admitted: dict[str, AdmittedEvent] = {}
     completed: dict[str, CompletedEvent] = {}
     moved: dict[str, TransferredEvent] = {}

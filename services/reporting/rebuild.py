@@ -274,8 +274,7 @@ class Rebuild:
                 if isinstance(batch, Exception):
                     raise batch
                 async with db.begin() as session:
-                    applied, contributions = await apply_facts(session, batch.events)
-                pending.add(contributions)
+                    applied, _ = await apply_facts(session, batch.events, into=pending)
                 held += len(applied)
                 if held >= self.flush_every:
                     await flush(pending)
