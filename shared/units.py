@@ -57,7 +57,15 @@ def name(code: str) -> str | None:
 
 def wards_of(province: str) -> list[str]:
     """The current wards of a province, in code order."""
-    return sorted(w for w, p in _province_of_ward().items() if p == province)
+    return list(_wards_by_province().get(province, ()))
+
+
+@cache
+def _wards_by_province() -> dict[str, tuple[str, ...]]:
+    found: dict[str, list[str]] = {}
+    for ward, province in sorted(_province_of_ward().items()):
+        found.setdefault(province, []).append(ward)
+    return {province: tuple(wards) for province, wards in found.items()}
 
 
 def province_of(ward: str) -> str:

@@ -52,12 +52,13 @@ episodes = Table(
     Column("outcome", Text),
     Column("vocational", Boolean),
     Column("completed_known", Date),
-    Index("episodes_subject", "subject", "admitted_on"),
-    Index("episodes_province_admitted", "province", "admitted_on"),
+    # Few indexes, each what a read needs: every admission writes an entry in each. Found by ward (a province's
+    # episodes by its wards), by subject (hashed: a short entry for a long pseudonym) and by facility; none on the
+    # end's columns, so recording an end changes no index and rewrites the row in its own page (a HOT update),
+    # with room left there for it.
+    Index("episodes_subject", "subject", postgresql_using="hash"),
     Index("episodes_ward_admitted", "ward", "admitted_on"),
     Index("episodes_facility", "facility_id"),
-    # No index on the end's columns: recording an end then changes no index, and the row is rewritten in its own
-    # page (a HOT update), with room left there for it.
     postgresql_with={"fillfactor": "70"},
 )
 

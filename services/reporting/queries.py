@@ -29,6 +29,12 @@ def level(unit: str) -> str:
     return "ward" if units.is_ward(unit) else "province"
 
 
+def wards_in(unit_list: Sequence[str]) -> list[str]:
+    """The wards that wards and provinces cover: `episodes` is found by ward, its index (the episode's province is
+    a column to group by, not an index every admission would have to write)."""
+    return sorted({w for u in unit_list for w in ([u] if units.is_ward(u) else units.wards_of(u))})
+
+
 async def get_counters(
     session: AsyncSession, ids: Collection[str], unit_list: Sequence[str], period: Period, as_of: date | None
 ) -> Values:
@@ -64,13 +70,13 @@ async def _persons(
     session: AsyncSession, column: str, unit_list: list[str], period: Period, as_of: date | None
 ) -> dict[str, int]:
     known = "" if as_of is None else "AND admitted_known <= :as_of"
-    unit, where = ("'VN'", "") if column == "country" else (column, f"AND {column} = ANY(:units)")
+    unit, where = ("'VN'", "") if column == "country" else (column, "AND ward = ANY(:wards)")
     rows = await session.execute(  # DISTINCT in a subquery is hashed; count(DISTINCT) always sorts
         text(
             f"SELECT unit, count(*) FROM (SELECT DISTINCT {unit} AS unit, subject FROM episodes "  # noqa: S608
             f"WHERE admitted_on BETWEEN :first AND :end {where} {known}) AS admitted GROUP BY unit"
         ),
-        {"units": unit_list, "first": period.first, "end": period.end, "as_of": as_of},
+        {"wards": wards_in(unit_list), "first": period.first, "end": period.end, "as_of": as_of},
     )
     return {unit: int(n) for unit, n in rows.all()}
 
@@ -92,7 +98,7 @@ async def _first_admissions(
     session: AsyncSession, column: str, unit_list: list[str], period: Period, as_of: date | None
 ) -> Sequence[Any]:
     known = "" if as_of is None else "AND {0}.admitted_known <= :as_of"
-    where = "" if column == "country" else f"AND e.{column} = ANY(:units)"  # so its index finds the rows
+    where = "" if column == "country" else "AND e.ward = ANY(:wards)"
     rows = await session.execute(
         text(
             f"""
@@ -105,7 +111,7 @@ async def _first_admissions(
             GROUP BY e.ward, e.province
             """  # noqa: S608 - only fixed columns and conditions are interpolated
         ),
-        {"units": unit_list, "first": period.first, "end": period.end, "as_of": as_of},
+        {"wards": wards_in(unit_list), "first": period.first, "end": period.end, "as_of": as_of},
     )
     return rows.all()
 
@@ -170,8 +176,7 @@ class DischargeRow:
 
 async def get_discharges(session: AsyncSession, unit: str, period: Period, as_of: date | None) -> list[DischargeRow]:
     """Episodes that ended in the period, by modality and outcome, with the median length of stay in days."""
-    column = level(unit)
-    where = "" if column == "country" else f"AND {column} = :unit"
+    where = "" if unit == units.COUNTRY else "AND ward = ANY(:wards)"
     known = "" if as_of is None else "AND admitted_known <= :as_of AND completed_known <= :as_of"
     rows = await session.execute(
         text(
@@ -183,7 +188,7 @@ async def get_discharges(session: AsyncSession, unit: str, period: Period, as_of
             GROUP BY modality, outcome ORDER BY modality, outcome
             """  # noqa: S608
         ),
-        {"unit": unit, "first": period.first, "end": period.end, "as_of": as_of},
+        {"wards": wards_in([unit]), "first": period.first, "end": period.end, "as_of": as_of},
     )
     return [DischargeRow(m, o, int(n), None if median is None else float(median)) for m, o, n, median in rows.all()]
 
