@@ -59,7 +59,7 @@ episodes = Table(
     Index("episodes_subject", "subject", postgresql_using="hash"),
     Index("episodes_ward_admitted", "ward", "admitted_on"),
     Index("episodes_facility", "facility_id"),
-    postgresql_with={"fillfactor": "70"},
+    postgresql_with={"fillfactor": "50"},
 )
 
 #: Every transfer between facilities, for the census of a facility on a date.
