@@ -99,9 +99,13 @@ class Started:
 
 @dataclass
 class Decoded:
-    """A batch of records validated: the events to apply and the records to dead-letter."""
+    """A batch of records validated: the events to apply, the records to dead-letter, and for the rest only where
+    the batch ends in each partition and how many records each topic gave (the records themselves are let go: a
+    batch waits in memory until its transaction commits)."""
 
-    records: Sequence[Record]
+    size: int
+    ends: dict[tuple[str, int], int] = field(default_factory=dict)  # (topic, partition) -> its last offset here
+    topics: Counter[str] = field(default_factory=Counter)
     events: list[Event] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
 
@@ -189,13 +193,13 @@ class DeadLetters:
         await asyncio.gather(*sent)
         for r in rejections:
             self.metrics.deadlettered.labels(r.reason).inc()
-            self.metrics.consumed.labels(topic_type(r.record, self.topic_prefix), "rejected").inc()
+            self.metrics.consumed.labels(topic_type(r.record.topic, self.topic_prefix), "rejected").inc()
             log.warning("record dead-lettered: %s", r.detail, extra={"reason": r.reason, **_where(r.record, r.event)})
 
 
-def topic_type(record: Record, topic_prefix: str) -> str:
-    """The metric label of a record's topic (`admitted`, `access`), whatever the record holds."""
-    return record.topic.removeprefix(topic_prefix).removeprefix("rehab.")
+def topic_type(topic: str, topic_prefix: str) -> str:
+    """The metric label of a topic's records (`admitted`, `access`), whatever they hold."""
+    return topic.removeprefix(topic_prefix).removeprefix("rehab.")
 
 
 def _where(record: Record, event: Event | None) -> dict[str, object]:
@@ -241,9 +245,11 @@ class Consumer:
 
     def decoded(self, records: Sequence[Record]) -> Decoded:
         """The records validated: what needs no database, so it can be done while the batch before is written."""
-        batch = Decoded(records)
+        batch = Decoded(len(records))
         latest = latest_date()
         for record in records:
+            batch.ends[record.topic, record.partition] = record.offset  # in offset order within a partition
+            batch.topics[record.topic] += 1
             decoded = self._decode(record, latest)
             if isinstance(decoded, Rejection):
                 batch.rejections.append(decoded)
@@ -293,10 +299,10 @@ class Consumer:
 
     async def _failed(self, started: Started) -> None:
         await self.abort(started)
-        records = [r for batch in started.batches for r in batch.records]
-        log.exception("batch of %d records failed; it will be written again", len(records))
-        for record in records:
-            self.metrics.consumed.labels(topic_type(record, self.topic_prefix), "failed").inc()
+        log.exception("batch of %d records failed; it will be written again", sum(b.size for b in started.batches))
+        for batch in started.batches:
+            for topic, n in batch.topics.items():
+                self.metrics.consumed.labels(topic_type(topic, self.topic_prefix), "failed").inc(n)
 
     async def write(self, batches: Sequence[Decoded]) -> None:
         """Apply decoded batches in one transaction and dead-letter their rejections; raise only for transient

@@ -77,7 +77,7 @@ class Pipeline:
         return None if self.queue.empty() else self._more([self.queue.get_nowait()])
 
     def _more(self, taken: list[Decoded]) -> list[Decoded]:
-        while not self.queue.empty() and sum(len(b.records) for b in taken) < self.most_records:
+        while not self.queue.empty() and sum(b.size for b in taken) < self.most_records:
             taken.append(self.queue.get_nowait())
         return taken
 
@@ -97,8 +97,7 @@ class Pipeline:
     async def _commit(self, batches: list[Decoded]) -> None:
         last: dict[tuple[str, int], int] = {}
         for batch in batches:
-            for r in batch.records:  # in offset order within a partition
-                last[r.topic, r.partition] = r.offset
+            last |= batch.ends
         if self.kafka is None or not last:
             return
         try:

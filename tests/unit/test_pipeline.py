@@ -29,10 +29,10 @@ class FakeConsumer:
         self.starts = self.finishes = 0
         self.open: set[int] = set()  # transactions begun and not yet finished or aborted
         self.most_open = 0
-        self.written: list[int] = []  # first offset of each batch written, in commit order
+        self.written: list[int] = []  # last offset of each batch written, in commit order
 
     def decoded(self, batch: Sequence[Record]) -> Decoded:
-        return Decoded(batch)
+        return Decoded(len(batch), {(r.topic, r.partition): r.offset for r in batch})
 
     async def start(self, batches: Sequence[Decoded]) -> Started:
         self.starts += 1
@@ -56,7 +56,7 @@ class FakeConsumer:
         self.open.discard(id(started))
         if self.finishes in self.fail_finish:
             raise RuntimeError("database went away")
-        self.written += [b.records[0].offset for b in started.batches]
+        self.written += [b.ends["t", 0] for b in started.batches]
 
     async def abort(self, started: Started) -> None:
         self.open.discard(id(started))
@@ -93,7 +93,7 @@ def assert_committed_in_order(kafka: FakeKafka, batches: int) -> None:
 async def test_every_batch_is_written_once_in_order_and_committed_after() -> None:
     consumer = FakeConsumer()
     kafka = await write(consumer, 8)
-    assert consumer.written == [10 * n for n in range(8)]
+    assert consumer.written == [10 * n + 9 for n in range(8)]
     assert_committed_in_order(kafka, 8)
     assert not consumer.open
     assert consumer.most_open == 2  # the next transaction began while one ran its rest
@@ -103,7 +103,7 @@ async def test_a_transaction_without_a_rest_is_committed_before_the_next_begins(
     """Its `apply` may read what the one before wrote; it would not see it uncommitted."""
     consumer = FakeConsumer(rest=False)
     kafka = await write(consumer, 8, waiting=2)
-    assert consumer.written == [10 * n for n in range(8)]
+    assert consumer.written == [10 * n + 9 for n in range(8)]
     assert_committed_in_order(kafka, 8)
     assert consumer.most_open == 1
 
@@ -111,7 +111,7 @@ async def test_a_transaction_without_a_rest_is_committed_before_the_next_begins(
 async def test_a_failed_finish_rolls_back_the_next_start_and_writes_both_again_in_order() -> None:
     consumer = FakeConsumer(fail_finish=[2, 3])
     kafka = await write(consumer, 8)
-    assert consumer.written == [10 * n for n in range(8)]
+    assert consumer.written == [10 * n + 9 for n in range(8)]
     assert_committed_in_order(kafka, 8)
     assert not consumer.open  # the next batch's transaction was rolled back, not left open
 
@@ -119,7 +119,7 @@ async def test_a_failed_finish_rolls_back_the_next_start_and_writes_both_again_i
 async def test_a_failed_start_is_tried_again_and_nothing_after_it_is_committed_first() -> None:
     consumer = FakeConsumer(fail_start=[1, 3, 4])
     kafka = await write(consumer, 8)
-    assert consumer.written == [10 * n for n in range(8)]
+    assert consumer.written == [10 * n + 9 for n in range(8)]
     assert_committed_in_order(kafka, 8)
     assert not consumer.open
 
@@ -128,5 +128,5 @@ async def test_batches_that_waited_are_written_together() -> None:
     """With several handed over while the writer is busy, it takes them in one transaction (up to most_records)."""
     consumer = FakeConsumer()
     await write(consumer, 9, waiting=4)
-    assert consumer.written == [10 * n for n in range(9)]
+    assert consumer.written == [10 * n + 9 for n in range(9)]
     assert consumer.finishes < 9
