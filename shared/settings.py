@@ -79,7 +79,7 @@ class ServiceSettings(BaseSettings):
         default=1000,
         ge=1,
         validation_alias="HOINHAP_CONSUMER_MAX_RECORDS",
-        description="Most records handled in one transaction.",
+        description="Most records fetched in one batch; a transaction takes up to two batches that waited for it.",
     )
     metrics_interval_seconds: float = Field(
         default=5.0,

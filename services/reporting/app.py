@@ -36,9 +36,10 @@ class Settings(ServiceSettings):
         default=2000,
         ge=1,
         validation_alias="HOINHAP_CONSUMER_MAX_RECORDS",
-        description="Most records handled in one transaction. Twice the other services': reporting writes a batch's "
-        "sums in a few statements, so fewer, larger batches cost less per event (bench, 200,000 events: 1,000 "
-        "9,909 and 9,634 events/s; 2,000 10,245 and 10,453; 4,000 10,763 and 10,594, with 18 MiB more memory).",
+        description="Most records fetched in one batch; a transaction takes up to two batches that waited for it. "
+        "Twice the other services': reporting writes a batch's sums in a few statements, so larger batches cost less "
+        "per event (200,000 bench events, the service alone: 1,000 12,879 events/s, 2,000 14,356, each batch "
+        "holding its events in memory until its transaction commits).",
     )
     rebuild_processes: int = Field(
         default=3,
