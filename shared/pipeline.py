@@ -95,13 +95,22 @@ class Pipeline:
             return None
 
     async def _commit(self, batches: list[Decoded]) -> None:
+        """Commit each partition's offset past the batches, but of a partition read again from further back since
+        they were fetched (the broker check rewinds consumers when the broker lost its topics): its next batches
+        commit it."""
+        if self.kafka is None:
+            return
         last: dict[tuple[str, int], int] = {}
         for batch in batches:
             last |= batch.ends
-        if self.kafka is None or not last:
-            return
         try:
-            await self.kafka.commit({TopicPartition(*tp): offset + 1 for tp, offset in last.items()})
+            offsets = {}
+            for (topic, partition), offset in last.items():
+                tp = TopicPartition(topic, partition)
+                if await self.kafka.position(tp) > offset:
+                    offsets[tp] = offset + 1
+            if offsets:
+                await self.kafka.commit(offsets)
         except KafkaError as error:  # a rebalance gave the partitions to another consumer
             log.warning(
                 "offsets not committed (%s): the partitions' next owner reads these records again, and applying "

@@ -65,15 +65,19 @@ class FakeConsumer:
 class FakeKafka:
     def __init__(self) -> None:
         self.commits: list[int] = []
+        self.positions: dict[TopicPartition, int] = {}  # where each partition is read from next
+
+    async def position(self, tp: TopicPartition) -> int:
+        return self.positions.get(tp, 10**9)
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
         self.commits.append(offsets[TopicPartition("t", 0)])
 
 
-async def write(consumer: FakeConsumer, batches: int, waiting: int = 1) -> FakeKafka:
+async def write(consumer: FakeConsumer, batches: int, waiting: int = 1, kafka: FakeKafka | None = None) -> FakeKafka:
     """Hand `batches` batches of 10 records over, as the subscriber does, and wait until all are committed."""
     pipeline = Pipeline(cast(Consumer, consumer), most_records=20, waiting=waiting)
-    kafka = FakeKafka()
+    kafka = kafka or FakeKafka()
     pipeline.kafka = cast(Any, kafka)
     writer = asyncio.create_task(pipeline.run())
     try:
@@ -130,3 +134,14 @@ async def test_batches_that_waited_are_written_together() -> None:
     await write(consumer, 9, waiting=4)
     assert consumer.written == [10 * n + 9 for n in range(9)]
     assert consumer.finishes < 9
+
+
+async def test_offsets_of_a_partition_read_again_from_further_back_are_not_committed() -> None:
+    """When the broker check rewinds the consumer (the broker lost its topics), offsets fetched before would point
+    past records of the recreated topics; they are left for the batches read after the rewind."""
+    kafka = FakeKafka()
+    kafka.positions[TopicPartition("t", 0)] = 0  # rewound to the start
+    consumer = FakeConsumer()
+    await write(consumer, 3, kafka=kafka)
+    assert consumer.written == [9, 19, 29]  # written (applying them again changes nothing)
+    assert kafka.commits == []
