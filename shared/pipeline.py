@@ -105,9 +105,10 @@ class Pipeline:
             last |= batch.ends
         try:
             offsets = {}
+            mine = self.kafka.assignment()  # a partition given away since: its next owner reads these again
             for (topic, partition), offset in last.items():
                 tp = TopicPartition(topic, partition)
-                if await self.kafka.position(tp) > offset:
+                if tp in mine and await self.kafka.position(tp) > offset:
                     offsets[tp] = offset + 1
             if offsets:
                 await self.kafka.commit(offsets)

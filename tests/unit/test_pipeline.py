@@ -66,6 +66,10 @@ class FakeKafka:
     def __init__(self) -> None:
         self.commits: list[int] = []
         self.positions: dict[TopicPartition, int] = {}  # where each partition is read from next
+        self.assigned = {TopicPartition("t", 0)}
+
+    def assignment(self) -> set[TopicPartition]:
+        return self.assigned
 
     async def position(self, tp: TopicPartition) -> int:
         return self.positions.get(tp, 10**9)
@@ -144,4 +148,14 @@ async def test_offsets_of_a_partition_read_again_from_further_back_are_not_commi
     consumer = FakeConsumer()
     await write(consumer, 3, kafka=kafka)
     assert consumer.written == [9, 19, 29]  # written (applying them again changes nothing)
+    assert kafka.commits == []
+
+
+async def test_offsets_of_a_partition_given_away_are_not_committed() -> None:
+    """A partition another consumer owns now is committed by its new owner, who reads these records again."""
+    kafka = FakeKafka()
+    kafka.assigned = set()
+    consumer = FakeConsumer()
+    await write(consumer, 2, kafka=kafka)
+    assert consumer.written == [9, 19]
     assert kafka.commits == []
