@@ -9,7 +9,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.cache import ReadCache, views_changed
 from services.reporting.db import consumer_sessions
-from services.reporting.projections import CONSUMED_TYPES, apply_facts, mark_fresh, unknown_unit, write_totals
+from services.reporting.projections import (
+    CONSUMED_TYPES,
+    apply_facts,
+    mark_fresh,
+    merge_totals,
+    stage_totals,
+    unknown_unit,
+)
 from shared.consumer import Applied, Consumer
 from shared.events import EVENT_TOPICS, Event
 from shared.pipeline import Pipeline, pipelined_subscriber
@@ -27,12 +34,16 @@ def build_router(runtime: Runtime, cache: ReadCache) -> tuple[KafkaRouter, Pipel
 
     schema = runtime.settings.db_schema
 
-    async def apply(session: AsyncSession, events: list[Event]) -> Applied:
-        """The facts now, the totals while the next batch's facts are written (they touch no fact)."""
+    async def apply(session: AsyncSession, events: list[Event]) -> Applied | list[Event]:
+        """The facts and the totals' rows staged now; the rows added to the views while the next batch's facts are
+        written (those touch no view row). Staging belongs here: merging is the longer half."""
         applied, contributions = await apply_facts(session, events)
         if applied:
             await views_changed(session, schema)  # other replicas' caches, on commit
-        return Applied(applied, partial(write_totals, session, contributions))
+        if not contributions.rows:
+            return applied
+        await stage_totals(session, contributions)
+        return Applied(applied, partial(merge_totals, session))
 
     consumer = Consumer(
         consumer_sessions(runtime.engine, schema),

@@ -366,12 +366,22 @@ _TOTALS = text(
 
 
 async def write_totals(session: AsyncSession, totals: Contributions) -> None:
-    """Add a batch's rows to the views with one COPY and one statement, in key order: one lock order for every
-    replica, so no deadlocks between them. (A row that a +1 and a -1 of one batch left at zero adds nothing.)"""
+    """Add a batch's rows to the views: `stage_totals`, then `merge_totals`."""
     if not totals.rows:
         return
+    await stage_totals(session, totals)
+    await merge_totals(session)
+
+
+async def stage_totals(session: AsyncSession, totals: Contributions) -> None:
+    """Copy a batch's rows into the transaction's own table (no other transaction sees it or waits on it)."""
     await session.execute(_BATCH_TABLE)
     await (await _driver(session)).copy_records_to_table("daily_batch", records=totals.rows.values())
+
+
+async def merge_totals(session: AsyncSession) -> None:
+    """Add the staged rows to the views in one statement, in key order: one lock order for every replica, so no
+    deadlocks between them. (A row that a +1 and a -1 of one batch left at zero adds nothing.)"""
     await session.execute(_TOTALS)
 
 
