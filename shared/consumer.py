@@ -19,10 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.events import (
     DEADLETTER_TOPIC,
-    EVENT_ADAPTER,
     TYPES_ON_TOPIC,
     Event,
     event_date,
+    parse_event,
     short_type,
 )
 from shared.inbox import claim
@@ -117,7 +117,7 @@ def decode(record: Record, topic_prefix: str, latest: date | None = None) -> Eve
     if len(value) > MAX_RECORD_BYTES:
         return Rejection(record, "oversized", f"record of {len(value)} bytes exceeds {MAX_RECORD_BYTES}")
     try:
-        event = EVENT_ADAPTER.validate_json(value)
+        event = parse_event(value)
     except ValidationError as error:
         first = error.errors()[0]
         reason = "invalid_json" if first["type"] == "json_invalid" else "invalid_event"

@@ -403,6 +403,31 @@ TYPES_ON_TOPIC: dict[str, frozenset[str]] = {
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Annotated[Event, Field(discriminator="type")])
 
 
+def parse_event(value: bytes) -> Event:
+    """A serialized event validated (`ValidationError` if it is not one), holding about half the memory it would.
+
+    Pydantic gives each model the set of the fields it was given: 728 bytes for the envelope's and as many for its
+    data's, of the 2.5 KB a decoded event holds, and a consumer keeps thousands of events until their transaction
+    commits. The models are frozen, so events given the same fields can share one set; an event with fields of its
+    own (extension attributes) keeps its own."""
+    event = EVENT_ADAPTER.validate_json(value)
+    _share_fields_set(event)
+    _share_fields_set(event.data)
+    return event
+
+
+_FIELDS_SETS: dict[tuple[type[BaseModel], int], set[str]] = {}
+
+
+def _share_fields_set(model: BaseModel) -> None:
+    if model.__pydantic_extra__:  # extension attributes, whose names vary: a set of its own
+        return
+    given = model.__pydantic_fields_set__
+    shared = _FIELDS_SETS.setdefault((type(model), len(given)), given)
+    if shared is not given and shared == given:
+        object.__setattr__(model, "__pydantic_fields_set__", shared)  # frozen: pydantic never changes it after this
+
+
 _TYPE_OF_DATA: dict[type[EventData], str] = {
     Admitted: "vn.rehab.admitted.v1",
     Transferred: "vn.rehab.transferred.v1",

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.consumer import DeadLetters, Rejection
 from shared.database import any_of
-from shared.events import EVENT_ADAPTER, Event, serialize, topic_of
+from shared.events import Event, parse_event, serialize, topic_of
 from shared.observability import Metrics
 
 if TYPE_CHECKING:
@@ -195,7 +195,7 @@ class Parking:
         payloads = await session.scalars(
             select(t.c.payload).where(t.c.awaiting == any_of(sorted(keys))).order_by(t.c.parked_at).with_for_update()
         )
-        return [EVENT_ADAPTER.validate_json(p) for p in payloads]
+        return [parse_event(p) for p in payloads]
 
     async def _measure(self, session: AsyncSession) -> None:
         self.metrics.parked.set(await session.scalar(select(func.count()).select_from(self.table)) or 0)
@@ -217,7 +217,7 @@ class Parking:
             ).all()
             retry = [r.payload for r in rows if r.expired or r.event_id not in self._retried]
             self._retried = {r.event_id for r in rows}
-            await self._settle(session, [EVENT_ADAPTER.validate_json(p) for p in retry], parked=True)
+            await self._settle(session, [parse_event(p) for p in retry], parked=True)
             expired = (
                 await session.execute(
                     select(t.c.event_id, t.c.event_type, t.c.subject, t.c.payload, t.c.awaiting, t.c.parked_at)
