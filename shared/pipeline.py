@@ -19,16 +19,15 @@ log = logging.getLogger(__name__)
 
 class Pipeline:
     """The subscriber decodes each batch, hands it over and goes back to the broker; a writer applies what was handed
-    over, in order: the batches that waited together in one transaction (the longer the queue, the larger the
-    transaction, up to `most_records`), and a transaction's `Applied.rest` and commit, if `apply` left one, while
+    over, in order: the batches that waited together in one transaction (at most `waiting`: the longer the queue, the
+    larger the transaction), and a transaction's `Applied.rest` and commit, if `apply` left one, while
     the next one begins, so the database works on two at once. After each commit it commits each partition's offset
     past the batches. A failure rolls back whatever is open; after the consumer's pause those batches are written
     again, in order, and nothing after them is committed meanwhile. Before a rebalance takes partitions away,
     everything handed over is written and committed."""
 
-    def __init__(self, consumer: Consumer, *, most_records: int, waiting: int) -> None:
+    def __init__(self, consumer: Consumer, *, waiting: int) -> None:
         self.consumer = consumer
-        self.most_records = most_records
         self.queue: asyncio.Queue[Decoded] = asyncio.Queue(maxsize=waiting)
         self.kafka: AIOKafkaConsumer | None = None  # the subscriber's, once it runs
 
@@ -69,7 +68,7 @@ class Pipeline:
             started = next_started
 
     async def _take(self) -> list[Decoded]:
-        """The next batch handed over, once there is one, and those waiting behind it (up to `most_records`)."""
+        """The next batch handed over, once there is one, and those waiting behind it."""
         taken = [await self.queue.get()]
         return self._more(taken)
 
@@ -77,7 +76,7 @@ class Pipeline:
         return None if self.queue.empty() else self._more([self.queue.get_nowait()])
 
     def _more(self, taken: list[Decoded]) -> list[Decoded]:
-        while not self.queue.empty() and sum(b.size for b in taken) < self.most_records:
+        while not self.queue.empty():
             taken.append(self.queue.get_nowait())
         return taken
 
@@ -141,8 +140,9 @@ def pipelined_subscriber(
 ) -> Pipeline:
     """How every consumer of the suite subscribes: in batches from the earliest offset, in the service's group,
     written by the returned pipeline (run its `run` while the service is up), which commits the offsets after each
-    transaction. `waiting`: batches handed over that may wait for the writer."""
-    pipeline = Pipeline(consumer, most_records=settings.consumer_max_records * 2, waiting=waiting)
+    transaction. `waiting`: batches handed over that may wait for the writer, the most one transaction takes (each
+    batch holds its events in memory until its transaction commits)."""
+    pipeline = Pipeline(consumer, waiting=waiting)
     subscriber = router.subscriber(
         *topics,
         group_id=settings.consumer_group + group_suffix,

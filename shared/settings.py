@@ -79,7 +79,8 @@ class ServiceSettings(BaseSettings):
         default=1000,
         ge=1,
         validation_alias="HOINHAP_CONSUMER_MAX_RECORDS",
-        description="Most records fetched in one batch; a transaction takes up to two batches that waited for it.",
+        description="Most records fetched in one batch; a transaction takes the batches that waited for the writer "
+        "(one at most; four in reporting, where larger transactions cost less per event).",
     )
     metrics_interval_seconds: float = Field(
         default=5.0,

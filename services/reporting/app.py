@@ -32,15 +32,6 @@ class Settings(ServiceSettings):
         description="How long a rendered read is reused at most (0 turns the cache off). Every commit that changes "
         "the views, here, in another replica or a rebuild's swap, empties the cache at once (PostgreSQL NOTIFY).",
     )
-    consumer_max_records: int = Field(
-        default=2000,
-        ge=1,
-        validation_alias="HOINHAP_CONSUMER_MAX_RECORDS",
-        description="Most records fetched in one batch; a transaction takes up to two batches that waited for it. "
-        "Twice the other services': reporting writes a batch's sums in a few statements, so larger batches cost less "
-        "per event (200,000 bench events, the service alone: 1,000 12,879 events/s, 2,000 14,356, each batch "
-        "holding its events in memory until its transaction commits).",
-    )
     rebuild_processes: int = Field(
         default=3,
         ge=1,

@@ -30,12 +30,14 @@ class FakeConsumer:
         self.open: set[int] = set()  # transactions begun and not yet finished or aborted
         self.most_open = 0
         self.written: list[int] = []  # last offset of each batch written, in commit order
+        self.taken: list[int] = []  # batches of each transaction begun
 
     def decoded(self, batch: Sequence[Record]) -> Decoded:
         return Decoded(len(batch), {(r.topic, r.partition): r.offset for r in batch})
 
     async def start(self, batches: Sequence[Decoded]) -> Started:
         self.starts += 1
+        self.taken.append(len(batches))
         await asyncio.sleep(0)
         if self.starts in self.fail_start:
             raise RuntimeError("database went away")
@@ -80,7 +82,7 @@ class FakeKafka:
 
 async def write(consumer: FakeConsumer, batches: int, waiting: int = 1, kafka: FakeKafka | None = None) -> FakeKafka:
     """Hand `batches` batches of 10 records over, as the subscriber does, and wait until all are committed."""
-    pipeline = Pipeline(cast(Consumer, consumer), most_records=20, waiting=waiting)
+    pipeline = Pipeline(cast(Consumer, consumer), waiting=waiting)
     kafka = kafka or FakeKafka()
     pipeline.kafka = cast(Any, kafka)
     writer = asyncio.create_task(pipeline.run())
@@ -133,11 +135,11 @@ async def test_a_failed_start_is_tried_again_and_nothing_after_it_is_committed_f
 
 
 async def test_batches_that_waited_are_written_together() -> None:
-    """With several handed over while the writer is busy, it takes them in one transaction (up to most_records)."""
+    """With several handed over while the writer is busy, it takes them in one transaction (as many as may wait)."""
     consumer = FakeConsumer()
-    await write(consumer, 9, waiting=4)
-    assert consumer.written == [10 * n + 9 for n in range(9)]
-    assert consumer.finishes < 9
+    await write(consumer, 13, waiting=4)
+    assert consumer.written == [10 * n + 9 for n in range(13)]
+    assert max(consumer.taken) == 4  # no more than may wait: each holds its events until its transaction commits
 
 
 async def test_offsets_of_a_partition_read_again_from_further_back_are_not_committed() -> None:
