@@ -55,8 +55,25 @@ async def publish(bootstrap: str, records: Sequence[Record]) -> float:
     return time.perf_counter() - started
 
 
+#: A limit is the best of a few runs: one COPY of 200,000 rows here took from 0.4 to 0.9 s in six runs in a row.
+LIMIT_RUNS = 3
+
+
+def _best(name: str, runs: Sequence[tuple[int, float]], unit: str, note: str) -> Figure:
+    """The fastest of `runs` (count, seconds), the others' rates in the note."""
+    rates = [round(count / seconds) for count, seconds in runs]
+    best = max(range(len(runs)), key=rates.__getitem__)
+    spread = " / ".join(f"{rate:,}" for rate in rates)
+    return Figure(name, rates[best], unit, runs[best][0], f"{note}; best of {len(runs)}: {spread}")
+
+
 async def raw_consume(bootstrap: str, prefix: str, n: int) -> Figure:
     """aiokafka getmany over the same topics doing nothing: the broker/client limit."""
+    runs = [await _consume(bootstrap, prefix, n) for _ in range(LIMIT_RUNS)]
+    return _best("raw_consume_eps", runs, "events/s", "no consumer group, from the first fetch")
+
+
+async def _consume(bootstrap: str, prefix: str, n: int) -> tuple[int, float]:
     consumer = AIOKafkaConsumer(
         *all_topics(prefix),
         bootstrap_servers=bootstrap,
@@ -74,23 +91,25 @@ async def raw_consume(bootstrap: str, prefix: str, n: int) -> Figure:
         elapsed = time.perf_counter() - started
     finally:
         await consumer.stop()
-    return Figure("raw_consume_eps", round(got / elapsed), "events/s", got, "no consumer group, from the first fetch")
+    return got, elapsed
 
 
 async def raw_copy(database_url: str, records: Sequence[Record]) -> Figure:
     """PostgreSQL COPY of one row per event from Python: the database's write limit."""
+    rows = [(r.topic, r.key, r.value) for r in records]
     conn = await asyncpg.connect(**psql_params(database_url))
     try:
         await conn.execute("CREATE TABLE IF NOT EXISTS bench_copy (topic text, key bytea, value bytea)")
-        await conn.execute("TRUNCATE bench_copy")
-        rows = [(r.topic, r.key, r.value) for r in records]
-        started = time.perf_counter()
-        await conn.copy_records_to_table("bench_copy", records=rows)
-        elapsed = time.perf_counter() - started
+        runs = []
+        for _ in range(LIMIT_RUNS):
+            await conn.execute("TRUNCATE bench_copy")
+            started = time.perf_counter()
+            await conn.copy_records_to_table("bench_copy", records=rows)
+            runs.append((len(rows), time.perf_counter() - started))
         await conn.execute("DROP TABLE bench_copy")
     finally:
         await conn.close()
-    return Figure("raw_copy_rps", round(len(rows) / elapsed), "rows/s", len(rows), "asyncpg copy_records_to_table")
+    return _best("raw_copy_rps", runs, "rows/s", "asyncpg copy_records_to_table")
 
 
 async def analyze(database_url: str, schema: str) -> None:
