@@ -32,7 +32,7 @@ class Pipeline:
         self.kafka: AIOKafkaConsumer | None = None  # the subscriber's, once it runs
 
     async def put(self, records: Sequence[Record]) -> None:
-        await self.queue.put(self.consumer.decoded(records))
+        await self.queue.put(await self.consumer.decoded(records))
 
     async def run(self) -> None:
         """The writer, until cancelled."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any, cast
+
 import pytest
 
-from shared.consumer import Record, Rejection, decode, readable_headers
+from shared.consumer import DECODE_STEP, Consumer, Record, Rejection, decode, readable_headers
 from shared.events import Event, serialize
 from tests.builders import a_completion, an_admission, an_event
 
@@ -61,3 +64,25 @@ def test_headers_that_are_not_utf8_are_dropped_so_the_batch_can_be_parsed() -> N
     cleaned = readable_headers([ok, bad])
     assert cleaned[0] is ok
     assert cleaned[1].headers == (("content-type", b"text"),) and cleaned[1].value == b"y"
+
+
+async def test_a_batch_is_decoded_in_steps_so_the_writer_is_not_kept_waiting() -> None:
+    """The writer's statements are answered between steps: another task runs while a long batch is validated."""
+    valid = [record(an_event(an_admission())) for _ in range(5 * DECODE_STEP)]
+    consumer = Consumer(cast(Any, None), cast(Any, None), cast(Any, None), cast(Any, None), topic_prefix="p.")
+    turns = 0
+
+    async def other_task() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    other = asyncio.create_task(other_task())
+    await asyncio.sleep(0)
+    before = turns
+    decoded = await consumer.decoded([*valid, record(b"{not json")])
+    other.cancel()
+    assert turns - before >= 5
+    assert decoded.size == len(valid) + 1 and len(decoded.events) == len(valid)
+    assert [r.reason for r in decoded.rejections] == ["invalid_json"]

@@ -32,7 +32,7 @@ class FakeConsumer:
         self.written: list[int] = []  # last offset of each batch written, in commit order
         self.taken: list[int] = []  # batches of each transaction begun
 
-    def decoded(self, batch: Sequence[Record]) -> Decoded:
+    async def decoded(self, batch: Sequence[Record]) -> Decoded:
         return Decoded(len(batch), {(r.topic, r.partition): r.offset for r in batch})
 
     async def start(self, batches: Sequence[Decoded]) -> Started:
