@@ -30,6 +30,8 @@ from tests.infra import Infra, provision
 HERE = Path(__file__).resolve().parent
 #: The parts of a run, each measuring a few figures: `--only` picks some.
 PARTS = ("limits", "reporting", "services", "naive", "freshness", "rebuild")
+#: `reporting_eps` is the median of a few runs: one machine gave the same code 21,443 to 28,916 events/s in one hour.
+REPORTING_RUNS = 3
 TARGETS = {
     "reporting_eps": (">=", 25_000),
     "freshness_p99_ms": ("<=", 1_000),
@@ -114,10 +116,10 @@ class Bench:
 
         if self.runs("reporting") or self.runs("services"):
             reporting = self.start("reporting", a)
-            eps, elapsed, count = await figures.consumption_rate(reporting, len(records))
+            runs = [await figures.consumption_rate(reporting, len(records))]
             if self.runs("reporting"):
-                note = f"{elapsed:.1f}s, first commit to last plus a batch"
-                self.add(Figure("reporting_eps", round(eps), "events/s", count, note))
+                runs += [await self.reporting_again(n) for n in range(1, REPORTING_RUNS)]
+                self.add(figures.median_rate("reporting_eps", runs, "first commit to last plus a batch"))
                 reporting.wait_ready()
                 await figures.analyze(infra.database_url, reporting.env["HOINHAP_REPORTING_DB_SCHEMA"])
                 provinces = sorted({units.province_of(w) for w in stream.wards})
@@ -157,6 +159,20 @@ class Bench:
                     "resident memory at the end",
                 )
             )
+
+    async def reporting_again(self, n: int) -> tuple[float, float, int]:
+        """(events/s, seconds, records) of another reporting service taking the same events, copied to topics of
+        its own (a service's consumer group is its topics'), into a schema of its own; stopped once it has."""
+        prefix = f"{self.infra.topic_prefix}a{n}."
+        await ensure_topics(self.infra.bootstrap_servers, prefix, 3)
+        records = list(Stream(seed=42).records(self.args.events, prefix))
+        await figures.publish(self.infra.bootstrap_servers, records)
+        service = self.start("reporting", prefix, f"_again{n}")
+        try:
+            return await figures.consumption_rate(service, len(records))
+        finally:
+            service.stop()
+            self.services.remove(service)
 
     def stop(self) -> None:
         for service in self.services:

@@ -67,6 +67,14 @@ def _best(name: str, runs: Sequence[tuple[int, float]], unit: str, note: str) ->
     return Figure(name, rates[best], unit, runs[best][0], f"{note}; best of {len(runs)}: {spread}")
 
 
+def median_rate(name: str, runs: Sequence[tuple[float, float, int]], note: str) -> Figure:
+    """The median of `runs` (events/s, seconds, records), every run's rate in the note."""
+    ordered = sorted(runs)
+    eps, seconds, count = ordered[len(ordered) // 2]
+    spread = " / ".join(f"{rate:,.0f}" for rate, _, _ in runs)
+    return Figure(name, round(eps), "events/s", count, f"{seconds:.1f}s, {note}; median of {len(runs)}: {spread}")
+
+
 async def raw_consume(bootstrap: str, prefix: str, n: int) -> Figure:
     """aiokafka getmany over the same topics doing nothing: the broker/client limit."""
     runs = [await _consume(bootstrap, prefix, n) for _ in range(LIMIT_RUNS)]

@@ -44,8 +44,11 @@ def test_the_quick_benchmark_measures_every_figure(infra: Infra, tmp_path: Path)
     )
     assert run.returncode == 0, run.stdout.decode()[-3000:] + run.stderr.decode()[-3000:]
 
-    results = {r["name"]: r for r in json.loads(out.read_text())}
+    written = json.loads(out.read_text())
+    results = {r["name"]: r for r in written}
     assert set(results) >= FIGURES
+    assert len(results) == len(written), "a figure written twice (a service measured more than once)"
+    assert "median of 3:" in results["reporting_eps"]["note"]
     for name in FIGURES:
         assert math.isfinite(results[name]["value"]) and results[name]["value"] > 0, results[name]
         assert results[name]["params"]["quick"] is True
