@@ -113,6 +113,28 @@ async def watch_broker(
             log.warning("broker check failed (%s); trying again", type(error).__name__)
 
 
+async def start_broker(broker: KafkaBroker) -> None:
+    """Connect, then start the subscribers at once. Starting a consumer waits for its group to hand it partitions,
+    and the broker holds a group's first join for a while (Tansu half the session timeout, 5 s; Apache Kafka its
+    `group.initial.rebalance.delay.ms`, 3 s): FastStream's `start` starts subscribers one after another, so every
+    service waited twice that (its own group, then its `-access` group) before it consumed or answered HTTP.
+    A failed start stops what did start, so that trying again does not leave a consumer in its group."""
+    try:
+        await broker.connect()
+        async with asyncio.TaskGroup() as starting:
+            for subscriber in broker.subscribers:
+                starting.create_task(subscriber.start())
+        for publisher in broker.publishers:
+            await publisher.start()
+    except BaseException as error:
+        with suppress(Exception):
+            await broker.stop()
+        if isinstance(error, ExceptionGroup):
+            raise error.exceptions[0] from error  # what failed, for the caller's "retrying" log line
+        raise
+    broker.running = True
+
+
 def sender(broker: KafkaBroker) -> Send:
     """Send through the broker's producer without waiting; the caller gathers the returned futures."""
 

@@ -30,7 +30,7 @@ from shared.consumer import DeadLetters
 from shared.database import create_engine, migrate, sessions, unavailable
 from shared.events import CONTENT_TYPE, DEADLETTER_TOPIC, EVENT_MODELS, topic_of
 from shared.gauges import kafka_consumers, keep_measuring
-from shared.kafka import restore_if_lost, sender, watch_broker
+from shared.kafka import restore_if_lost, sender, start_broker, watch_broker
 from shared.observability import Metrics, health_router, instrument_http
 from shared.outbox import OutboxRelay
 from shared.settings import ServiceSettings
@@ -135,7 +135,7 @@ def create_service_app(
         await _until_it_works("database", lambda: migrate(runtime.engine, settings.db_schema, migrations))
         kafka = (settings.kafka_bootstrap_servers, settings.topic_prefix, settings.topic_partitions, settings.service)
         await _until_it_works("broker", lambda: restore_if_lost(*kafka, runtime.relay))
-        await _until_it_works("broker", runtime.broker.start)
+        await _until_it_works("broker", lambda: start_broker(runtime.broker))
         watch = watch_broker(
             *kafka,
             runtime.relay,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Coroutine
 
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -17,7 +17,7 @@ from services.facility.models import outbox
 from shared.consumer import Consumer, DeadLetters, Record
 from shared.database import sessions
 from shared.events import CONTENT_TYPE, EVENT_ADAPTER, Event, all_topics, serialize, topic_of
-from shared.kafka import ensure_topics, marker_topic, restore_if_lost, sender
+from shared.kafka import ensure_topics, marker_topic, restore_if_lost, sender, start_broker
 from shared.observability import Metrics
 from shared.outbox import OutboxRelay, add_to_outbox
 from tests.builders import a_completion, an_admission, an_event
@@ -126,6 +126,73 @@ async def test_rows_stay_in_the_outbox_when_the_broker_does_not_take_them(
     await relay.measure()  # the gauges tell the truth while the relay is stuck
     assert metrics.outbox_backlog._value.get() == 1
     assert metrics.outbox_oldest_age._value.get() >= 0
+
+
+def two_groups(infra: Infra, prefix: str) -> KafkaBroker:
+    """A broker with two subscribers of one topic, each in a group of its own (as a service's pipeline and access
+    token subscribers are)."""
+    broker = KafkaBroker(infra.bootstrap_servers)
+    for group in ("one", "two"):
+
+        @broker.subscriber(topic_of("vn.rehab.admitted.v1", prefix), group_id=f"{prefix}{group}")
+        async def ignore(body: bytes) -> None:
+            pass
+
+    return broker
+
+
+Start = Callable[[], Coroutine[None, None, None]]
+
+
+def timed(start: Start, steps: list[str]) -> Start:
+    async def starting() -> None:
+        steps.append("began")
+        await start()
+        steps.append("ended")
+
+    return starting
+
+
+async def test_the_broker_starts_its_consumer_groups_together(infra: Infra) -> None:
+    """The broker holds each group's first join for a while (Tansu half the session timeout, Apache Kafka
+    `group.initial.rebalance.delay.ms`): one after another, a service waited that long for each of its groups."""
+    prefix = f"{infra.topic_prefix}start{time.monotonic_ns()}."
+    await ensure_topics(infra.bootstrap_servers, prefix, 3)
+    broker = two_groups(infra, prefix)
+    steps: list[str] = []
+    for subscriber in broker.subscribers:
+        subscriber.start = timed(subscriber.start, steps)  # type: ignore[method-assign]
+    try:
+        await start_broker(broker)
+        assert steps == ["began", "began", "ended", "ended"]  # the second began before the first had its partitions
+        assert broker.running
+        assert all(len(subscriber.consumer.assignment()) == 3 for subscriber in broker.subscribers)  # type: ignore[attr-defined]
+    finally:
+        await broker.stop()
+
+
+async def test_a_start_that_fails_stops_the_consumers_that_started(infra: Infra) -> None:
+    prefix = f"{infra.topic_prefix}fail{time.monotonic_ns()}."
+    await ensure_topics(infra.bootstrap_servers, prefix, 3)
+    broker = two_groups(infra, prefix)
+    first, second = broker.subscribers
+    first_joined = asyncio.Event()
+    start_first = first.start
+
+    async def first_joins() -> None:
+        await start_first()
+        first_joined.set()
+
+    async def fails_once_the_first_has_joined() -> None:
+        await first_joined.wait()
+        raise ConnectionError("the broker went away")
+
+    first.start = first_joins  # type: ignore[method-assign]
+    second.start = fails_once_the_first_has_joined  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError, match="went away"):  # the cause itself, for the "retrying" log line
+        await start_broker(broker)
+    assert first_joined.is_set() and not broker.running
+    assert first.consumer is None  # type: ignore[attr-defined]  # stopped: it left its group, trying again adds no stray member
 
 
 def as_record(event: Event | bytes, topic: str, offset: int) -> Record:
