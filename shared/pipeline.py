@@ -151,6 +151,8 @@ def pipelined_subscriber(
         batch_timeout_ms=50,
         max_partition_fetch_bytes=256 * 1024,
         auto_offset_reset="earliest",
+        session_timeout_ms=round(settings.consumer_session_seconds * 1000),
+        heartbeat_interval_ms=round(settings.consumer_session_seconds * 1000 / 3),
         ack_policy=AckPolicy.MANUAL,  # the pipeline commits, once the batch's transaction has committed
         listener=_WriteBeforeRevoking(pipeline),
         parser=parse_batch,

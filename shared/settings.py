@@ -82,6 +82,15 @@ class ServiceSettings(BaseSettings):
         description="Most records fetched in one batch; a transaction takes the batches that waited for the writer "
         "(one at most; four in reporting, where larger transactions cost less per event).",
     )
+    consumer_session_seconds: float = Field(
+        default=6,
+        ge=6,
+        le=1800,
+        validation_alias="HOINHAP_CONSUMER_SESSION_SECONDS",
+        description="How long the broker waits for a consumer that stopped sending heartbeats (one every third of "
+        "it) before it hands the consumer's partitions to the rest of its group: a replica that died stalls its "
+        "partitions that long. Apache Kafka accepts 6 to 1,800 s unless configured otherwise.",
+    )
     metrics_interval_seconds: float = Field(
         default=5.0,
         gt=0,

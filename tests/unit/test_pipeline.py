@@ -7,11 +7,15 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any, cast
 
+import pytest
 from aiokafka import TopicPartition
+from faststream.kafka import KafkaRouter
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.reporting.app import Settings
 from shared.consumer import Consumer, Decoded, Record, Started
-from shared.pipeline import Pipeline
+from shared.pipeline import Pipeline, pipelined_subscriber
 
 
 def records(first: int, n: int, partition: int = 0) -> list[Record]:
@@ -161,3 +165,22 @@ async def test_offsets_of_a_partition_given_away_are_not_committed() -> None:
     await write(consumer, 2, kafka=kafka)
     assert consumer.written == [9, 19]
     assert kafka.commits == []
+
+
+def settings(**extra: Any) -> Settings:
+    return Settings(
+        DATABASE_URL="postgresql://u@h/d", KAFKA_BOOTSTRAP_SERVERS="h:9092", HOINHAP_ADMIN_TOKEN="t" * 20, **extra
+    )
+
+
+def test_the_session_timeout_and_heartbeats_of_the_group_come_from_the_settings() -> None:
+    """A replica that died stalls its partitions for the session timeout; the broker also holds a group's first join
+    for part of it (Tansu half), which every start waits for."""
+    router = KafkaRouter()
+    pipelined_subscriber(router, settings(HOINHAP_CONSUMER_SESSION_SECONDS=9), cast(Consumer, None), "t")
+    [subscriber] = router.subscribers
+    given_to_aiokafka = subscriber._connection_args  # type: ignore[attr-defined]
+    assert (given_to_aiokafka["session_timeout_ms"], given_to_aiokafka["heartbeat_interval_ms"]) == (9000, 3000)
+    assert settings().consumer_session_seconds == 6  # the least Apache Kafka accepts unless told otherwise
+    with pytest.raises(ValidationError, match="HOINHAP_CONSUMER_SESSION_SECONDS"):
+        settings(HOINHAP_CONSUMER_SESSION_SECONDS=5)
