@@ -144,13 +144,13 @@ async def consumed(client: httpx.AsyncClient) -> float:
 
 
 async def consumption_rate(
-    service: local.ServiceProcess, expected: int | None, quiet_seconds: float = 5.0
+    service: local.ServiceProcess, expected: int, quiet_seconds: float = 5.0
 ) -> tuple[float, float, int]:
-    """(events/s, seconds, records) for a service to take `expected` records, or all it takes (until its count
-    stays still for `quiet_seconds`; a service does not consume every topic). The time runs from its group's first
-    committed offset to its last (polled every 50 ms from before the service consumes anything; its HTTP server
-    may come up only after it has consumed part of a backlog), plus one average batch for the first one, whose
-    commit is the first seen: to views complete, since offsets are committed after the views."""
+    """(events/s, seconds, records) for a service to take the `expected` records on its topics (or as many as it
+    takes before its count stays still for `quiet_seconds`, should it finish with fewer). The time runs from its
+    group's first committed offset to its last (polled every 50 ms from before the service consumes anything; its
+    HTTP server may come up only after it has consumed part of a backlog), plus one average batch for the first one,
+    whose commit is the first seen: to views complete, since offsets are committed after the views."""
     group = f"{service.env['HOINHAP_TOPIC_PREFIX']}hoinhap-{service.name}"
     watch = _Offsets(service.env["KAFKA_BOOTSTRAP_SERVERS"], group, service.env["HOINHAP_TOPIC_PREFIX"])
     watcher = asyncio.create_task(watch.run())
@@ -164,7 +164,7 @@ async def consumption_rate(
                 now = time.perf_counter()
                 if count != previous:
                     last_change, previous = now, count
-                if (expected is not None and count >= expected) or (count and now - last_change > quiet_seconds):
+                if count >= expected or (count and now - last_change > quiet_seconds):
                     break
                 if not count and now - started > 60:  # nothing for it on these topics
                     return 0.0, 0.0, 0

@@ -42,6 +42,8 @@ async def run_naive(bootstrap: str, prefix: str, database_url: str, n: int) -> t
         group_id=f"{prefix}naive",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
+        session_timeout_ms=6_000,  # as the services' (Tansu holds a group's first join for half of it)
+        heartbeat_interval_ms=2_000,
     )
     await consumer.start()
     applied, started = 0, 0.0

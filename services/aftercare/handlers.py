@@ -6,11 +6,14 @@ from __future__ import annotations
 from faststream.kafka import KafkaRouter
 
 from shared.consumer import Consumer
-from shared.events import TOPICS
+from shared.events import EVENT_TOPICS
 from shared.parking import Parking
 from shared.pipeline import Pipeline, pipelined_subscriber
 from shared.runtime import Runtime
 from shared.units import unknown_ward
+
+#: The topics it consumes (without the deployment's prefix).
+TOPICS = [EVENT_TOPICS[f"vn.rehab.{name}.v1"] for name in ("admitted", "completed", "relapsed", "employed")]
 
 
 def build_router(runtime: Runtime, parking: Parking) -> tuple[KafkaRouter, Pipeline]:
@@ -26,6 +29,5 @@ def build_router(runtime: Runtime, parking: Parking) -> tuple[KafkaRouter, Pipel
         after_commit=lambda _: runtime.relay.wake(),  # the batch may have opened cases: announce them now
     )
     router = KafkaRouter()
-    topics = [TOPICS[f"vn.rehab.{name}.v1"] for name in ("admitted", "completed", "relapsed", "employed")]
 
-    return router, pipelined_subscriber(router, runtime.settings, consumer, *topics)
+    return router, pipelined_subscriber(router, runtime.settings, consumer, *TOPICS)

@@ -6,11 +6,14 @@ from __future__ import annotations
 from faststream.kafka import KafkaRouter
 
 from shared.consumer import Consumer
-from shared.events import TOPICS
+from shared.events import EVENT_TOPICS
 from shared.parking import Parking
 from shared.pipeline import Pipeline, pipelined_subscriber
 from shared.runtime import Runtime
 from shared.units import unknown_ward
+
+#: The topics it consumes (without the deployment's prefix).
+TOPICS = [EVENT_TOPICS[t] for t in ("vn.rehab.admitted.v1", "vn.rehab.transferred.v1", "vn.rehab.completed.v1")]
 
 
 def build_router(runtime: Runtime, parking: Parking) -> tuple[KafkaRouter, Pipeline]:
@@ -25,6 +28,5 @@ def build_router(runtime: Runtime, parking: Parking) -> tuple[KafkaRouter, Pipel
         check=unknown_ward,
     )
     router = KafkaRouter()
-    topics = [TOPICS[t] for t in ("vn.rehab.admitted.v1", "vn.rehab.transferred.v1", "vn.rehab.completed.v1")]
 
-    return router, pipelined_subscriber(router, runtime.settings, consumer, *topics)
+    return router, pipelined_subscriber(router, runtime.settings, consumer, *TOPICS)

@@ -11,6 +11,7 @@ from shared.pipeline import Pipeline, pipelined_subscriber
 from shared.runtime import Runtime
 from shared.units import unknown_ward
 
+#: The topics it consumes (without the deployment's prefix).
 TOPICS = [
     EVENT_TOPICS[t]
     for t in (

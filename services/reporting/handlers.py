@@ -22,6 +22,9 @@ from shared.events import EVENT_TOPICS, Event
 from shared.pipeline import Pipeline, pipelined_subscriber
 from shared.runtime import Runtime
 
+#: The topics it consumes (without the deployment's prefix).
+TOPICS = [EVENT_TOPICS[t] for t in CONSUMED_TYPES]
+
 
 def build_router(runtime: Runtime, cache: ReadCache) -> tuple[KafkaRouter, Pipeline]:
     """The subscriber of the event topics, and the pipeline that writes what it takes (to run while the service is
@@ -56,8 +59,7 @@ def build_router(runtime: Runtime, cache: ReadCache) -> tuple[KafkaRouter, Pipel
         inbox=False,  # the views' own keys find duplicates (projections.py)
     )
     router = KafkaRouter()
-    topics = (EVENT_TOPICS[t] for t in CONSUMED_TYPES)
     # Transactions of up to four fetches: the upsert of the totals is the longer half of the pipeline, and the larger
     # the batch, the more of its events share a row of a day at province and VN level (1,000 records a transaction:
     # 22,064 to 22,665 events/s in the bench; 4,000: 27,215 to 29,148, with events holding half the memory they did).
-    return router, pipelined_subscriber(router, runtime.settings, consumer, *topics, waiting=4)
+    return router, pipelined_subscriber(router, runtime.settings, consumer, *TOPICS, waiting=4)
