@@ -60,7 +60,7 @@ def parse() -> argparse.Namespace:
     args = parser.parse_args()
     if args.quick:
         args.events, args.naive_events, args.rebuild_events = 3_000, 300, 5_000
-        args.freshness_rate, args.freshness_seconds, args.read_seconds = 200, 4, 3
+        args.freshness_rate, args.freshness_seconds, args.read_seconds = 200, 3, 2
     args.naive_events = args.naive_events or args.events
     args.out = args.out or HERE / ("results-quick.json" if args.quick else "results.json")
     return args
