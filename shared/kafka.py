@@ -115,9 +115,10 @@ async def watch_broker(
 
 async def start_broker(broker: KafkaBroker) -> None:
     """Connect, then start the subscribers at once. Starting a consumer waits for its group to hand it partitions,
-    and the broker holds a group's first join for a while (Tansu half the session timeout, 5 s; Apache Kafka its
-    `group.initial.rebalance.delay.ms`, 3 s): FastStream's `start` starts subscribers one after another, so every
-    service waited twice that (its own group, then its `-access` group) before it consumed or answered HTTP.
+    and the broker holds a group's first join for a while (Tansu half the session timeout, 3 s of the default 6;
+    Apache Kafka its `group.initial.rebalance.delay.ms`, 3 s): FastStream's `start` starts subscribers one after
+    another, so every service waited twice that (its own group, then its `-access` group) before it consumed or
+    answered HTTP.
     A failed start stops what did start, so that trying again does not leave a consumer in its group."""
     try:
         await broker.connect()
