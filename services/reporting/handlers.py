@@ -59,7 +59,9 @@ def build_router(runtime: Runtime, cache: ReadCache) -> tuple[KafkaRouter, Pipel
         inbox=False,  # the views' own keys find duplicates (projections.py)
     )
     router = KafkaRouter()
-    # Transactions of up to four fetches: the upsert of the totals is the longer half of the pipeline, and the larger
+    # Transactions of up to six fetches: the upsert of the totals is the longer half of the pipeline, and the larger
     # the batch, the more of its events share a row of a day at province and VN level (1,000 records a transaction:
-    # 22,064 to 22,665 events/s in the bench; 4,000: 27,215 to 29,148, with events holding half the memory they did).
-    return router, pipelined_subscriber(router, runtime.settings, consumer, *TOPICS, waiting=4)
+    # 22,064 to 22,665 events/s in the bench; 4,000: 27,215 to 29,148). Each waiting batch holds its events (about
+    # 1.2 KB each) until its transaction commits: eight fetches were faster still, but left the service at 175 to 193
+    # MiB of its 200 (README, "Performance").
+    return router, pipelined_subscriber(router, runtime.settings, consumer, *TOPICS, waiting=6)
