@@ -80,7 +80,7 @@ class ServiceSettings(BaseSettings):
         ge=1,
         validation_alias="HOINHAP_CONSUMER_MAX_RECORDS",
         description="Most records fetched in one batch; a transaction takes the batches that waited for the writer "
-        "(one at most; four in reporting, where larger transactions cost less per event).",
+        "(one at most; six in reporting, where larger transactions cost less per event).",
     )
     consumer_session_seconds: float = Field(
         default=6,
