@@ -114,6 +114,7 @@ class Bench:
             self.add(Figure("publish_eps", published, "events/s", len(records), "aiokafka, acks=all"))
             self.add(await figures.raw_consume(infra.bootstrap_servers, a, len(records)))
             self.add(await figures.raw_copy(infra.database_url, records))
+            self.add(await figures.floor(infra.bootstrap_servers, a, infra.database_url, len(records)))
 
         if self.runs("reporting") or self.runs("services"):
             reporting = self.start("reporting", a)
@@ -198,6 +199,8 @@ def verdicts(results: list[Figure]) -> list[str]:
         f"  reporting/raw_copy     {reporting / copy:>12.1%} target >= 20%: "
         f"{'met' if reporting >= 0.2 * copy else 'NOT MET'}"
     )
+    floor = by_name.get("floor_eps", math.nan)
+    lines.append(f"  floor/raw_copy         {floor / copy:>12.1%} (validating and deduplicating, counting nothing)")
     rss = [f for f in results if f.name.startswith("rss_mib_")]
     worst = max((f.value for f in rss), default=math.nan)
     lines.append(f"  rss_mib (largest)      {worst:>12,} target <= 200: {'met' if worst <= 200 else 'NOT MET'}")

@@ -24,7 +24,7 @@ from bench.stream import Record
 from hoinhap import local
 from services.reporting.cache import channel
 from shared.database import psql_params
-from shared.events import all_topics
+from shared.events import all_topics, parse_event
 
 
 @dataclass
@@ -118,6 +118,61 @@ async def raw_copy(database_url: str, records: Sequence[Record]) -> Figure:
     finally:
         await conn.close()
     return _best("raw_copy_rps", runs, "rows/s", "asyncpg copy_records_to_table")
+
+
+async def floor(bootstrap: str, prefix: str, database_url: str, n: int) -> Figure:
+    """The least an exactly-once consumer does, in one process, the way the service does it: fetch, validate each
+    event as the contract says (`parse_event`), COPY the ids into a table of the connection's own, insert them into
+    a keyed table (ON CONFLICT DO NOTHING) and store the offsets, one transaction a fetch; no views, no overlap. What
+    such a consumer could reach here before it counted anything."""
+    conn = await asyncpg.connect(**psql_params(database_url))
+    try:
+        await conn.execute(
+            "CREATE TEMP TABLE floor_staged (id text);"
+            "CREATE TABLE floor_inbox (id text PRIMARY KEY);"
+            "CREATE TABLE floor_offsets (topic text, part int, next bigint, PRIMARY KEY (topic, part))"
+        )
+        runs = []
+        for _ in range(LIMIT_RUNS):
+            await conn.execute("TRUNCATE floor_inbox, floor_offsets")
+            runs.append(await _floor(bootstrap, prefix, conn, n))
+        await conn.execute("DROP TABLE floor_inbox, floor_offsets")
+    finally:
+        await conn.close()
+    return _best("floor_eps", runs, "events/s", "fetch, validate, keyed insert and offsets a fetch; no views")
+
+
+async def _floor(bootstrap: str, prefix: str, conn: asyncpg.Connection, n: int) -> tuple[int, float]:
+    consumer = AIOKafkaConsumer(
+        *all_topics(prefix),
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_poll_records=10_000,
+    )
+    await consumer.start()
+    got = 0
+    try:
+        started = time.perf_counter()
+        while got < n:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            ids = [(parse_event(r.value or b"").id,) for records in batch.values() for r in records]
+            if not ids:
+                continue
+            got += len(ids)
+            async with conn.transaction():
+                await conn.execute("TRUNCATE floor_staged")
+                await conn.copy_records_to_table("floor_staged", records=ids)
+                await conn.execute("INSERT INTO floor_inbox SELECT id FROM floor_staged ON CONFLICT DO NOTHING")
+                await conn.executemany(
+                    "INSERT INTO floor_offsets VALUES ($1, $2, $3)"
+                    " ON CONFLICT (topic, part) DO UPDATE SET next = excluded.next",
+                    [(tp.topic, tp.partition, records[-1].offset + 1) for tp, records in batch.items()],
+                )
+        elapsed = time.perf_counter() - started
+    finally:
+        await consumer.stop()
+    return got, elapsed
 
 
 async def analyze(database_url: str, schema: str) -> None:

@@ -19,6 +19,7 @@ FIGURES = {
     "publish_eps",
     "raw_consume_eps",
     "raw_copy_rps",
+    "floor_eps",
     "reporting_eps",
     "read_p50_ms",
     "read_p99_ms",
