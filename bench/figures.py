@@ -81,14 +81,19 @@ async def raw_consume(bootstrap: str, prefix: str, n: int) -> Figure:
     return _best("raw_consume_eps", runs, "events/s", "no consumer group, from the first fetch")
 
 
-async def _consume(bootstrap: str, prefix: str, n: int) -> tuple[int, float]:
-    consumer = AIOKafkaConsumer(
+def _reader(bootstrap: str, prefix: str) -> AIOKafkaConsumer:
+    """A reader of the topics from their start, in no group: no join to wait for."""
+    return AIOKafkaConsumer(
         *all_topics(prefix),
         bootstrap_servers=bootstrap,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         max_poll_records=10_000,
-    )  # no group: no join to wait for
+    )
+
+
+async def _consume(bootstrap: str, prefix: str, n: int) -> tuple[int, float]:
+    consumer = _reader(bootstrap, prefix)
     await consumer.start()
     got = 0
     try:
@@ -143,13 +148,7 @@ async def floor(bootstrap: str, prefix: str, database_url: str, n: int) -> Figur
 
 
 async def _floor(bootstrap: str, prefix: str, conn: asyncpg.Connection, n: int) -> tuple[int, float]:
-    consumer = AIOKafkaConsumer(
-        *all_topics(prefix),
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        max_poll_records=10_000,
-    )
+    consumer = _reader(bootstrap, prefix)
     await consumer.start()
     got = 0
     try:
