@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import random
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
@@ -17,7 +18,7 @@ from urllib.parse import urlencode
 import asyncpg
 import httpx
 import psutil
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.stream import Record
@@ -77,30 +78,33 @@ def median_rate(name: str, runs: Sequence[tuple[float, float, int]], note: str) 
 
 async def raw_consume(bootstrap: str, prefix: str, n: int) -> Figure:
     """aiokafka getmany over the same topics doing nothing: the broker/client limit."""
-    runs = [await _consume(bootstrap, prefix, n) for _ in range(LIMIT_RUNS)]
+    runs = [await _read(bootstrap, prefix, n, _count) for _ in range(LIMIT_RUNS)]
     return _best("raw_consume_eps", runs, "events/s", "no consumer group, from the first fetch")
 
 
-def _reader(bootstrap: str, prefix: str) -> AIOKafkaConsumer:
-    """A reader of the topics from their start, in no group: no join to wait for."""
-    return AIOKafkaConsumer(
+Fetch = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+
+
+async def _count(batch: Fetch) -> int:
+    return sum(len(records) for records in batch.values())
+
+
+async def _read(bootstrap: str, prefix: str, n: int, take: Callable[[Fetch], Awaitable[int]]) -> tuple[int, float]:
+    """(records, seconds) for `n` records read from the topics' start in no group (no join to wait for), each fetch
+    given to `take`, which returns how many records it took."""
+    consumer = AIOKafkaConsumer(
         *all_topics(prefix),
         bootstrap_servers=bootstrap,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         max_poll_records=10_000,
     )
-
-
-async def _consume(bootstrap: str, prefix: str, n: int) -> tuple[int, float]:
-    consumer = _reader(bootstrap, prefix)
     await consumer.start()
     got = 0
     try:
         started = time.perf_counter()
         while got < n:
-            batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
-            got += sum(len(v) for v in batch.values())
+            got += await take(await consumer.getmany(timeout_ms=1000, max_records=10_000))
         elapsed = time.perf_counter() - started
     finally:
         await consumer.stop()
@@ -140,38 +144,28 @@ async def floor(bootstrap: str, prefix: str, database_url: str, n: int) -> Figur
         runs = []
         for _ in range(LIMIT_RUNS):
             await conn.execute("TRUNCATE floor_inbox, floor_offsets")
-            runs.append(await _floor(bootstrap, prefix, conn, n))
+            runs.append(await _read(bootstrap, prefix, n, functools.partial(_written, conn)))
         await conn.execute("DROP TABLE floor_inbox, floor_offsets")
     finally:
         await conn.close()
     return _best("floor_eps", runs, "events/s", "fetch, validate, keyed insert and offsets a fetch; no views")
 
 
-async def _floor(bootstrap: str, prefix: str, conn: asyncpg.Connection, n: int) -> tuple[int, float]:
-    consumer = _reader(bootstrap, prefix)
-    await consumer.start()
-    got = 0
-    try:
-        started = time.perf_counter()
-        while got < n:
-            batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
-            ids = [(parse_event(r.value or b"").id,) for records in batch.values() for r in records]
-            if not ids:
-                continue
-            got += len(ids)
-            async with conn.transaction():
-                await conn.execute("TRUNCATE floor_staged")
-                await conn.copy_records_to_table("floor_staged", records=ids)
-                await conn.execute("INSERT INTO floor_inbox SELECT id FROM floor_staged ON CONFLICT DO NOTHING")
-                await conn.executemany(
-                    "INSERT INTO floor_offsets VALUES ($1, $2, $3)"
-                    " ON CONFLICT (topic, part) DO UPDATE SET next = excluded.next",
-                    [(tp.topic, tp.partition, records[-1].offset + 1) for tp, records in batch.items()],
-                )
-        elapsed = time.perf_counter() - started
-    finally:
-        await consumer.stop()
-    return got, elapsed
+async def _written(conn: asyncpg.Connection, batch: Fetch) -> int:
+    """One fetch validated and its ids and offsets written in a transaction of their own; how many records."""
+    ids = [(parse_event(r.value or b"").id,) for records in batch.values() for r in records]
+    if not ids:
+        return 0
+    async with conn.transaction():
+        await conn.execute("TRUNCATE floor_staged")
+        await conn.copy_records_to_table("floor_staged", records=ids)
+        await conn.execute("INSERT INTO floor_inbox SELECT id FROM floor_staged ON CONFLICT DO NOTHING")
+        await conn.executemany(
+            "INSERT INTO floor_offsets VALUES ($1, $2, $3)"
+            " ON CONFLICT (topic, part) DO UPDATE SET next = excluded.next",
+            [(tp.topic, tp.partition, records[-1].offset + 1) for tp, records in batch.items()],
+        )
+    return len(ids)
 
 
 async def analyze(database_url: str, schema: str) -> None:
