@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import FastAPI
-from pydantic import Field
-from pydantic_settings import SettingsConfigDict
 
 from services.facility import api, db, handlers, registry
 from services.facility.domain import FacilityError, FacilityNotFoundError, ResidentNotFoundError
 from services.facility.models import access_tokens, audit_log, outbox, parked_events
+from services.facility.settings import MIGRATIONS, Settings
 from shared.api import translate_errors
 from shared.parking import Parking
 from shared.runtime import build_runtime, create_service_app
-from shared.settings import ServiceSettings
-
-
-class Settings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="HOINHAP_FACILITY_", extra="ignore", frozen=True)
-
-    port: int = Field(default=8002, ge=1, le=65535, description="Port the HTTP server listens on.")
-    db_schema: str = Field(default="facility", description="PostgreSQL schema holding facility's tables.")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -39,7 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Hòa Nhập facility",
         description="Facility registry, residents and census; records transfers and discharges; emits "
         "`facility_registered`, `transferred` and `completed`.",
-        migrations=Path(__file__).parent / "migrations",
+        migrations=MIGRATIONS,
         routers=[registry.router, api.router],
         access_tokens=access_tokens,
         audit_log=audit_log,

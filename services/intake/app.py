@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import FastAPI
-from pydantic import Field, SecretStr
-from pydantic_settings import SettingsConfigDict
 
 from services.intake import api, db, handlers
 from services.intake.domain import EpisodeNotFoundError, IntakeError
 from services.intake.models import access_tokens, audit_log, outbox, parked_events
+from services.intake.settings import MIGRATIONS, Settings
 from shared.api import translate_errors
 from shared.parking import Parking
 from shared.runtime import build_runtime, create_service_app
-from shared.settings import ServiceSettings
-
-
-class Settings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="HOINHAP_INTAKE_", extra="ignore", frozen=True)
-
-    port: int = Field(default=8001, ge=1, le=65535, description="Port the HTTP server listens on.")
-    db_schema: str = Field(default="intake", description="PostgreSQL schema holding intake's tables.")
-    subject_key: SecretStr = Field(
-        min_length=16,
-        description="Secret key of the HMAC that turns a national ID into a subject pseudonym.",
-    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -39,7 +24,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Hòa Nhập intake",
         description="Registers persons under a pseudonym, admits them into treatment and ends treatment in the "
         "community; emits `admitted` and `completed`.",
-        migrations=Path(__file__).parent / "migrations",
+        migrations=MIGRATIONS,
         routers=[api.router],
         access_tokens=access_tokens,
         audit_log=audit_log,

@@ -43,11 +43,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.schema import CreateIndex
 
-from services.reporting.app import MIGRATIONS, Settings
 from services.reporting.cache import views_changed
 from services.reporting.db import rebuild_lock
 from services.reporting.models import DAILY_FIGURES, REBUILT, column_of, metadata
 from services.reporting.projections import CONSUMED_TYPES, Contributions, apply_facts, unknown_unit, write_totals
+from services.reporting.settings import MIGRATIONS, Settings
 from shared.consumer import Record, Rejection, decode
 from shared.database import create_engine, migrate, sessions
 from shared.events import EVENT_TOPICS, Event

@@ -13,7 +13,7 @@ from faststream.kafka import KafkaRouter
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reporting.app import Settings
+from services.reporting.settings import Settings
 from shared.consumer import Consumer, Decoded, Record, Started
 from shared.pipeline import Pipeline, pipelined_subscriber
 

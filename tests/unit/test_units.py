@@ -26,7 +26,7 @@ def test_a_jurisdiction_covers_its_wards() -> None:
 
 
 def test_suite_wide_settings_are_read_without_the_service_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
-    from services.facility.app import Settings
+    from services.facility.settings import Settings
 
     monkeypatch.setenv("DATABASE_URL", "postgresql://x@localhost/x")
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092")
