@@ -1,4 +1,5 @@
-"""What the services' HTTP endpoints share: request field types, and how refusals are answered and documented."""
+"""What the services' HTTP endpoints share: request field types, the dependencies a route takes (sessions, units of
+work), and how refusals are worded and documented."""
 
 from __future__ import annotations
 
@@ -6,14 +7,14 @@ import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Request, status
-from fastapi.dependencies.models import Dependant
-from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import units
 from shared.consumer import DATE_SLACK
+from shared.unit_of_work import Work
 
 
 def _current_ward(code: str) -> str:
@@ -74,21 +75,36 @@ def refusals(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": Problem, "description": _DESCRIPTIONS[code]} for code in (401, *codes)}
 
 
-def invalid(field: str, message: str) -> HTTPException:
-    """A 422 naming the body field and the rule it breaks, as request validation errors do."""
-    return HTTPException(
-        status.HTTP_422_UNPROCESSABLE_CONTENT, [{"loc": ["body", field], "msg": message, "type": "value_error"}]
-    )
+class InvalidFieldError(ValueError):
+    """A body field breaks a rule that request validation cannot see; answered 422 naming the field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field, self.message = field, message
 
 
-def translate_errors(app: FastAPI, base: type[Exception], not_found: tuple[type[Exception], ...]) -> None:
-    """Answer a service's domain errors: 404 for the `not_found` kinds, 409 for every other refusal."""
+def field_errors(
+    error: ValidationError | RequestValidationError, prefix: tuple[str, ...] = ()
+) -> list[dict[str, object]]:
+    """Each error's field and rule, never the rejected value (it may be a national ID)."""
+    return [{"loc": [*prefix, *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in error.errors()]
 
-    async def refused(request: Request, error: Exception) -> JSONResponse:
-        code = status.HTTP_404_NOT_FOUND if isinstance(error, not_found) else status.HTTP_409_CONFLICT
-        return JSONResponse({"detail": str(error)}, status_code=code)
 
-    app.add_exception_handler(base, refused)
+async def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+    # async: FastAPI runs a plain function in a thread
+    sessions: async_sessionmaker[AsyncSession] = request.app.state.runtime.sessions
+    return sessions
+
+
+async def _work(request: Request) -> Work:
+    work: Work = request.app.state.runtime.work
+    return work
+
+
+#: A route's read-only sessions.
+Sessions = Annotated[async_sessionmaker[AsyncSession], Depends(_sessions)]
+#: A route's way to begin a unit of work for its use case.
+Writes = Annotated[Work, Depends(_work)]
 
 
 def _problem(code: int) -> dict[str, Any]:
@@ -117,32 +133,3 @@ def document_refusals(app: FastAPI) -> None:
         return app.openapi_schema or {}
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-def _declared_query(dependant: Dependant) -> set[str]:
-    names = {p.alias for p in dependant.query_params}
-    return names.union(*(_declared_query(d) for d in dependant.dependencies))
-
-
-def _query_names(route: APIRoute) -> frozenset[str]:
-    names: frozenset[str] | None = getattr(route, "_hoinhap_query_names", None)
-    if names is None:
-        names = frozenset(_declared_query(route.dependant))
-        route._hoinhap_query_names = names  # type: ignore[attr-defined]
-    return names
-
-
-def known_query_parameters(request: Request) -> None:
-    """422 for a query parameter the endpoint does not take, so a misspelt `as_of` or `unit` is refused instead of
-    silently ignored. The message lists what it takes; it never echoes what was sent. Authentication calls it once
-    the caller is known, so an anonymous caller is told only that it must authenticate."""
-    route = request.scope.get("route")
-    if not isinstance(route, APIRoute):
-        return
-    allowed = _query_names(route)
-    if any(name not in allowed for name in request.query_params):
-        taken = ", ".join(sorted(allowed)) or "none"
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            [{"loc": ["query"], "msg": f"unknown query parameter; this endpoint takes: {taken}", "type": "extra"}],
-        )

@@ -76,10 +76,9 @@ class Support(StrEnum):
     LOAN = "loan"
 
 
-Identifier = Annotated[
-    str,
-    Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$", description="Opaque identifier, 1-64 characters."),
-]
+#: What an id (episode, facility, service point) may be written as, wherever one is taken.
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+Identifier = Annotated[str, Field(pattern=ID_PATTERN, description="Opaque identifier, 1-64 characters.")]
 WardCode = Annotated[
     str,
     Field(

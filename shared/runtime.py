@@ -1,41 +1,39 @@
-"""The wiring every service process shares: database, broker, outbox relay, health and metrics in one lifespan."""
+"""The wiring every service process shares: database, broker, outbox relay and consumers, started and stopped
+together; and serving a service's app."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import logging
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import asyncpg
-from fastapi import APIRouter, FastAPI, HTTPException, Request, status
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from faststream.kafka import KafkaBroker
+from fastapi import FastAPI
+from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
-from pydantic import ValidationError
 from sqlalchemy import Table, text
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from starlette.types import ASGIApp
 
-from shared.access import build_access
-from shared.access import router as access_router
-from shared.access import subscriber as access_subscriber
-from shared.api import document_refusals
-from shared.consumer import DeadLetters
-from shared.database import create_engine, migrate, sessions, unavailable
+from shared.consumer import AfterCommit, Apply, Check, Consumer, DeadLetters
+from shared.database import create_engine, migrate, sessions
 from shared.events import CONTENT_TYPE, DEADLETTER_TOPIC, EVENT_MODELS, topic_of
 from shared.gauges import kafka_consumers, keep_measuring
 from shared.kafka import restore_if_lost, sender, start_broker, watch_broker
-from shared.observability import Metrics, health_router, instrument_http
+from shared.observability import Metrics, configure_logging
 from shared.outbox import OutboxRelay
+from shared.pipeline import pipelined_subscriber
 from shared.settings import ServiceSettings
+from shared.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
+
+#: A loop a service runs while it is up (a consumer's pipeline, the parking sweep).
+Task = Callable[[], Coroutine[None, None, None]]
 
 
 @dataclass
@@ -49,9 +47,47 @@ class Runtime:
     broker: KafkaBroker
     relay: OutboxRelay
     dead_letters: DeadLetters
+    audit_log: Table
+    tasks: list[Task] = field(default_factory=list)
+
+    def work(self) -> UnitOfWork:
+        """A unit of work on the service's tables, outbox, inbox and audit log (`async with runtime.work() as uow`)."""
+        return UnitOfWork(self.sessions, self.relay.outbox, self.audit_log, self.relay.wake)
+
+    def subscribe(
+        self,
+        topics: Sequence[str],
+        apply: Apply,
+        *,
+        check: Check | None = None,
+        after_commit: AfterCommit | None = None,
+        sessions: async_sessionmaker[AsyncSession] | None = None,
+        inbox: bool = True,
+        group_suffix: str = "",
+        waiting: int = 1,
+    ) -> None:
+        """Consume `topics` (without the deployment's prefix) in batches into `apply`, each batch's effect and inbox
+        rows in one transaction, while the service is up (see `Consumer` and `pipelined_subscriber`)."""
+        prefix = self.settings.topic_prefix
+        consumer = Consumer(
+            sessions or self.sessions,
+            apply,
+            self.dead_letters,
+            self.metrics,
+            topic_prefix=prefix,
+            check=check,
+            after_commit=after_commit,
+            inbox=inbox,
+        )
+        router = KafkaRouter()
+        pipeline = pipelined_subscriber(
+            router, self.settings, consumer, *topics, group_suffix=group_suffix, waiting=waiting
+        )
+        self.broker.include_router(router, prefix=prefix)
+        self.tasks.append(pipeline.run)
 
 
-def build_runtime(settings: ServiceSettings, outbox: Table, publishes: Sequence[str] = ()) -> Runtime:
+def build_runtime(settings: ServiceSettings, outbox: Table, audit_log: Table, publishes: Sequence[str] = ()) -> Runtime:
     """`publishes`: the event types the service emits, declared so the AsyncAPI document shows their schemas."""
     metrics = Metrics()
     engine = create_engine(settings.database_url.get_secret_value(), settings.db_schema)
@@ -85,7 +121,7 @@ def build_runtime(settings: ServiceSettings, outbox: Table, publishes: Sequence[
     send = sender(broker)
     relay = OutboxRelay(db, outbox, send, metrics, topic_prefix=prefix, poll_seconds=settings.outbox_poll_seconds)
     dead_letters = DeadLetters(send, metrics, service=settings.service, topic_prefix=prefix)
-    return Runtime(settings, metrics, engine, db, broker, relay, dead_letters)
+    return Runtime(settings, metrics, engine, db, broker, relay, dead_letters, audit_log)
 
 
 def tune_gc() -> None:
@@ -110,125 +146,65 @@ async def _until_it_works(what: str, step: Callable[[], Awaitable[object]], atte
             await asyncio.sleep(min(0.2 * attempt, 2.0))
 
 
-def create_service_app(
-    runtime: Runtime,
-    *,
-    title: str,
-    description: str,
-    migrations: Path,
-    routers: Sequence[APIRouter],
-    access_tokens: Table,
-    audit_log: Table,
-    tasks: Sequence[Callable[[], Coroutine[None, None, None]]] = (),
-    middleware: Sequence[Callable[[ASGIApp], ASGIApp]] = (),
-) -> FastAPI:
-    """The HTTP application of one service; starting it migrates, creates topics, consumes and relays.
-    `tasks`: the service's own background loops (such as the parking sweep), run while it is up.
-    `middleware`: the service's own ASGI middleware, inside the request metrics (what it answers is counted)."""
+@asynccontextmanager
+async def running(runtime: Runtime, migrations: Path) -> AsyncIterator[None]:
+    """The service up: its schema migrated, topics made (or restored), consumers and publishers started, the relay,
+    the gauges, the broker's watch and the service's tasks running; all stopped on leaving."""
     settings = runtime.settings
-    access = build_access(runtime, access_tokens, audit_log)
-    token_events, token_writer = access_subscriber(runtime, access)
-    runtime.broker.include_router(token_events, prefix=settings.topic_prefix)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await _until_it_works("database", lambda: migrate(runtime.engine, settings.db_schema, migrations))
-        kafka = (settings.kafka_bootstrap_servers, settings.topic_prefix, settings.topic_partitions, settings.service)
-        await _until_it_works("broker", lambda: restore_if_lost(*kafka, runtime.relay))
-        await _until_it_works("broker", lambda: start_broker(runtime.broker))
-        watch = watch_broker(
-            *kafka,
-            runtime.relay,
-            lambda: kafka_consumers(runtime.broker),
-            check_seconds=settings.broker_check_seconds,
-            retention_days=settings.outbox_retention_days,
-        )
-        background = [
-            asyncio.create_task(runtime.relay.run(), name="outbox-relay"),
-            asyncio.create_task(
-                keep_measuring(runtime.relay, runtime.broker, runtime.metrics, settings.metrics_interval_seconds)
-            ),
-            asyncio.create_task(watch, name="broker-watch"),
-            asyncio.create_task(token_writer.run(), name="token-writer"),
-            *(asyncio.create_task(task()) for task in tasks),
-        ]
-        tune_gc()
-        log.info("%s started", settings.service)
-        try:
-            yield
-        finally:
-            for running in background:
-                running.cancel()
-            await runtime.broker.stop()
-            await runtime.engine.dispose()
-
-    app = FastAPI(title=title, description=description, version="1", lifespan=lifespan)
-    app.state.runtime = runtime
-    app.state.access = access
-    app.state.authenticate = access.authenticate
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    for error in UNAVAILABLE:
-        app.add_exception_handler(error, _database_error)
-    app.include_router(health_router(settings.service, runtime.metrics, _readiness(runtime)))
-    for router in (*routers, access_router):
-        app.include_router(router)
-    for layer in middleware:
-        app.add_middleware(layer)
-    instrument_http(app, runtime.metrics)
-    document_refusals(app)
-    return app
+    await _until_it_works("database", lambda: migrate(runtime.engine, settings.db_schema, migrations))
+    kafka = (settings.kafka_bootstrap_servers, settings.topic_prefix, settings.topic_partitions, settings.service)
+    await _until_it_works("broker", lambda: restore_if_lost(*kafka, runtime.relay))
+    await _until_it_works("broker", lambda: start_broker(runtime.broker))
+    watch = watch_broker(
+        *kafka,
+        runtime.relay,
+        lambda: kafka_consumers(runtime.broker),
+        check_seconds=settings.broker_check_seconds,
+        retention_days=settings.outbox_retention_days,
+    )
+    background = [
+        asyncio.create_task(runtime.relay.run(), name="outbox-relay"),
+        asyncio.create_task(
+            keep_measuring(runtime.relay, runtime.broker, runtime.metrics, settings.metrics_interval_seconds)
+        ),
+        asyncio.create_task(watch, name="broker-watch"),
+        *(asyncio.create_task(task()) for task in runtime.tasks),
+    ]
+    tune_gc()
+    log.info("%s started", settings.service)
+    try:
+        yield
+    finally:
+        for task in background:
+            task.cancel()
+        await runtime.broker.stop()
+        await runtime.engine.dispose()
 
 
-def _readiness(runtime: Runtime) -> dict[str, Callable[[], Awaitable[None]]]:
-    async def database() -> None:
-        async with runtime.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-
-    async def broker() -> None:
-        if not await runtime.broker.ping(timeout=2.0):
-            raise ConnectionError("broker does not answer")
-
-    return {"database": database, "broker": broker}
+async def check_database(runtime: Runtime) -> None:
+    """Readiness: the database answers."""
+    async with runtime.engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
 
 
-#: Exceptions a request may meet when PostgreSQL is down or restarting (asyncpg's own, unwrapped, when connecting).
-UNAVAILABLE: tuple[type[Exception], ...] = (DBAPIError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
-#: What a client is told to wait before trying again while the database is unavailable.
-RETRY_AFTER_SECONDS = 5
+async def check_broker(runtime: Runtime) -> None:
+    """Readiness: the broker answers."""
+    if not await runtime.broker.ping(timeout=2.0):
+        raise ConnectionError("broker does not answer")
 
 
-async def _database_error(request: Request, error: Exception) -> JSONResponse:
-    """503 with Retry-After while the database cannot be reached (the pool reconnects by itself); any other
-    database error stays a 500."""
-    if unavailable(error):
-        log.warning("database unavailable (%s); answered 503", type(error).__name__)
-        return JSONResponse(
-            {"detail": "the database is unavailable; try again later"},
-            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
-    log.error("database error", exc_info=error)
-    return JSONResponse({"detail": "internal error"}, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR)
+def serve(create_app: Callable[[Any], FastAPI], settings: ServiceSettings) -> None:
+    """Run one service's app in this process until SIGINT or SIGTERM."""
+    import uvicorn
 
-
-def field_errors(
-    error: ValidationError | RequestValidationError, prefix: tuple[str, ...] = ()
-) -> list[dict[str, object]]:
-    """Each error's field and rule, never the rejected value (it may be a national ID)."""
-    return [{"loc": [*prefix, *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in error.errors()]
-
-
-async def _validation_error(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, RequestValidationError)
-    return JSONResponse({"detail": field_errors(error)}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
-
-
-def unprocessable(error: ValidationError, prefix: tuple[str, ...] = ("body",)) -> HTTPException:
-    """A contract violation found while building an event from a request, as a 422 naming the field."""
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, field_errors(error, prefix))
-
-
-async def session(request: Request) -> async_sessionmaker[AsyncSession]:
-    """FastAPI dependency: the service's session factory (async: FastAPI runs a plain function in a thread)."""
-    runtime: Runtime = request.app.state.runtime
-    return runtime.sessions
+    # Hold the port from the start: uvicorn binds only once the lifespan (migrations, consumer groups) is done,
+    # seconds in which another process could take a port that looked free. Listening at once, not only binding:
+    # two processes may both bind one port with SO_REUSEADDR, and the second would fail only at uvicorn's listen,
+    # after a caller had taken the first one's answers for its own. Connections wait in the backlog meanwhile.
+    listener = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((settings.host, settings.port))
+    listener.listen(2048)
+    configure_logging(settings.service, settings.log_level)
+    config = uvicorn.Config(create_app(settings), log_config=None, access_log=False)
+    uvicorn.Server(config).run(sockets=[listener])

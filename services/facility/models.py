@@ -8,7 +8,7 @@ from sqlalchemy import BigInteger, Date, DateTime, Identity, Index, MetaData, Te
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.access import access_tokens_table
+from shared.access.store import access_tokens_table
 from shared.audit import audit_log_table
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table

@@ -1,5 +1,7 @@
 """`python -m services.intake` runs the intake service."""
 
-from hoinhap.cli import main
+from services.intake.app import create_app
+from services.intake.settings import Settings
+from shared.runtime import serve
 
-main(["run", "intake"])
+serve(create_app, Settings())

@@ -1,5 +1,4 @@
-"""Intake's queries and writes; every write stages its event in the outbox in the same transaction, and records
-it in the inbox, so that consuming it back from Kafka changes nothing."""
+"""Intake's named queries and writes; no decisions (those are in usecases.py, handlers.py and domain.py)."""
 
 from __future__ import annotations
 
@@ -11,18 +10,14 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake.domain import EpisodeState
-from services.intake.models import Episode, Facility, Person, outbox
+from services.intake.models import Episode, Facility, Person
 from shared.events import (
     Admitted,
     AdmittedEvent,
     CompletedEvent,
-    Event,
     FacilityRegisteredEvent,
     RelapsedEvent,
 )
-from shared.inbox import claim
-from shared.outbox import add_to_outbox
-from shared.parking import Applied, Wait, episode
 
 
 async def register_person(session: AsyncSession, subject: str, sex: str, birth_year: int, residence_unit: str) -> bool:
@@ -71,20 +66,22 @@ async def get_offered(session: AsyncSession, facility_id: str) -> list[str] | No
     return await session.scalar(select(Facility.modalities).where(Facility.facility_id == facility_id))
 
 
-async def record_admission(session: AsyncSession, event: AdmittedEvent, recorded_by: str) -> None:
-    await _insert_episode(session, event.data, event.subject, recorded_by)
-    await add_to_outbox(session, outbox, event)
-    await claim(session, [event])
+async def insert_episode(session: AsyncSession, admitted: Admitted, subject: str, recorded_by: str) -> bool:
+    """Open the episode; False when one with the same natural key (or id) exists already."""
+    inserted = await session.execute(
+        insert(Episode)
+        .values(_episode_row(admitted, subject, recorded_by))
+        .on_conflict_do_nothing()
+        .returning(Episode.episode_id)
+    )
+    return inserted.first() is not None
 
 
-async def record_completion(session: AsyncSession, event: CompletedEvent) -> None:
-    await _end_all(session, [event])
-    await add_to_outbox(session, outbox, event)
-    await claim(session, [event])
-
-
-async def _insert_episode(session: AsyncSession, admitted: Admitted, subject: str, recorded_by: str) -> None:
-    await session.execute(insert(Episode).values(_episode_row(admitted, subject, recorded_by)).on_conflict_do_nothing())
+async def insert_episodes(session: AsyncSession, events: Sequence[AdmittedEvent]) -> None:
+    """Open the episodes of admissions agencies published, in one statement; those known already stay."""
+    if events:
+        rows = [_episode_row(e.data, e.subject, e.source) for e in events]
+        await session.execute(insert(Episode).on_conflict_do_nothing(), rows)
 
 
 def _episode_row(admitted: Admitted, subject: str, recorded_by: str) -> dict[str, object]:
@@ -115,7 +112,7 @@ _RELAPSE = text(
 )
 
 
-async def _end_all(session: AsyncSession, events: Sequence[CompletedEvent]) -> set[str]:
+async def end_episodes(session: AsyncSession, events: Sequence[CompletedEvent]) -> set[str]:
     """Record the ends of episodes in one statement (the first end of each stands); returns the episodes known."""
     first = {e.data.episode_id: e.data for e in reversed(events)}  # one row per episode: the earliest event's
     if not first:
@@ -125,7 +122,7 @@ async def _end_all(session: AsyncSession, events: Sequence[CompletedEvent]) -> s
     return set((await session.execute(_END, params)).scalars())
 
 
-async def _relapse_all(session: AsyncSession, events: Sequence[RelapsedEvent]) -> set[str]:
+async def relapse_episodes(session: AsyncSession, events: Sequence[RelapsedEvent]) -> set[str]:
     """Record that relapses followed episodes, in one statement; returns the episodes known."""
     first = {e.data.episode_id: e.data.detected_on for e in reversed(events)}
     if not first:
@@ -133,7 +130,7 @@ async def _relapse_all(session: AsyncSession, events: Sequence[RelapsedEvent]) -
     return set((await session.execute(_RELAPSE, {"ids": list(first), "days": list(first.values())})).scalars())
 
 
-async def _announce(session: AsyncSession, event: FacilityRegisteredEvent) -> None:
+async def announce_facility(session: AsyncSession, event: FacilityRegisteredEvent) -> None:
     """Keep the newest entry of each facility, whatever order the announcements arrive in."""
     d = event.data
     row = {"unit": d.unit, "modalities": sorted(d.capacity), "announced_at": event.time}
@@ -145,31 +142,3 @@ async def _announce(session: AsyncSession, event: FacilityRegisteredEvent) -> No
             where=Facility.announced_at <= statement.excluded.announced_at,
         )
     )
-
-
-async def apply_events(session: AsyncSession, events: list[Event]) -> list[Applied | Wait]:
-    """Learn from the contract's events, a statement per kind: admissions agencies published, then ends and
-    relapses (those of an episode admitted in the same round find it; those of an episode not seen yet wait for its
-    admission), then registered facilities."""
-    admissions = [e for e in events if isinstance(e, AdmittedEvent)]
-    if admissions:
-        await session.execute(
-            insert(Episode).on_conflict_do_nothing(), [_episode_row(e.data, e.subject, e.source) for e in admissions]
-        )
-    ended = await _end_all(session, [e for e in events if isinstance(e, CompletedEvent)])
-    relapsed = await _relapse_all(session, [e for e in events if isinstance(e, RelapsedEvent)])
-    for event in events:
-        if isinstance(event, FacilityRegisteredEvent):
-            await _announce(session, event)
-    return [_outcome(event, ended, relapsed) for event in events]
-
-
-def _outcome(event: Event, ended: set[str], relapsed: set[str]) -> Applied | Wait:
-    match event:
-        case AdmittedEvent():
-            return Applied((episode(event.data.episode_id),))
-        case CompletedEvent() | RelapsedEvent():
-            known = ended if isinstance(event, CompletedEvent) else relapsed
-            key = episode(event.data.episode_id)
-            return Applied((key,)) if event.data.episode_id in known else Wait(key)
-    return Applied()

@@ -20,6 +20,10 @@ class EpisodeNotFoundError(IntakeError):
     pass
 
 
+class PersonNotRegisteredError(IntakeError):
+    pass
+
+
 class FacilityNotRegisteredError(IntakeError):
     pass
 

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import ARRAY, Date, DateTime, Integer, MetaData, Text, UniqueConstraint, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.access import access_tokens_table
+from shared.access.store import access_tokens_table
 from shared.audit import audit_log_table
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, Index, Integer, MetaData, Table, Text, func
 
 from services.reporting.catalogue import COUNTERS
-from shared.access import access_tokens_table
+from shared.access.store import access_tokens_table
 from shared.audit import audit_log_table
 from shared.events import Modality
 from shared.inbox import inbox_table

@@ -16,7 +16,7 @@ from fastapi.routing import iter_route_contexts
 
 from hoinhap.contract import _PLACEHOLDER_ENV
 from hoinhap.local import SERVICES
-from shared.access import mint, signing_key
+from shared.access.tokens import mint, signing_key
 from tests import reliability
 from tests.e2e.conftest import Suite, eventually
 from tests.e2e.flow import BIEN_HOA, HOAN_KIEM, admitted, case, discharge, new_facility, register, resident

@@ -6,7 +6,7 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 
-from shared.access import bad_signature, mint, sign, signing_key, verify
+from shared.access.tokens import bad_signature, mint, sign, signing_key, verify
 from shared.events import TokenRevoked, new_event
 
 KEY = signing_key("an-admin-token-of-the-test")

@@ -6,7 +6,7 @@ Revises: 0001
 
 from alembic import op
 
-from shared.access import create_access_tokens_table
+from shared.access.store import create_access_tokens_table
 
 revision = "0002"
 down_revision = "0001"
