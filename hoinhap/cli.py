@@ -9,12 +9,10 @@ import json
 import os
 import secrets
 import signal
-import socket
 import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from types import ModuleType
 
 from sqlalchemy.engine import make_url
 
@@ -24,29 +22,13 @@ CONTRACT_DIR = Path(__file__).resolve().parent.parent / "shared" / "schemas"
 ASYNCAPI_PATH = Path(__file__).resolve().parent.parent / "docs" / "asyncapi.json"
 
 
-def _service_module(name: str) -> ModuleType:
-    return importlib.import_module(f"services.{name}.app")
-
-
 def run(name: str, port: int | None) -> None:
     """Run one service in this process until SIGINT or SIGTERM."""
-    import uvicorn
+    from shared.runtime import serve
 
-    from shared.observability import configure_logging
-
-    module = _service_module(name)
-    settings = module.Settings(**({"port": port} if port else {}))
-    # Hold the port from the start: uvicorn binds only once the lifespan (migrations, consumer groups) is done,
-    # seconds in which another process could take a port that looked free. Listening at once, not only binding:
-    # two processes may both bind one port with SO_REUSEADDR, and the second would fail only at uvicorn's listen,
-    # after a caller had taken the first one's answers for its own. Connections wait in the backlog meanwhile.
-    listener = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind((settings.host, settings.port))
-    listener.listen(2048)
-    configure_logging(name, settings.log_level)
-    config = uvicorn.Config(module.create_app(settings), log_config=None, access_log=False)
-    uvicorn.Server(config).run(sockets=[listener])
+    app = importlib.import_module(f"services.{name}.app")
+    settings = importlib.import_module(f"services.{name}.settings").Settings(**({"port": port} if port else {}))
+    serve(app.create_app, settings)
 
 
 def up(kafka_port: int, base_port: int | None, demo_seed: int | None = None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from fastapi import FastAPI
 from faststream.specification import AsyncAPI
 
 from hoinhap.local import SERVICES
@@ -17,6 +18,13 @@ _PLACEHOLDER_ENV = {
     "HOINHAP_ADMIN_TOKEN": "placeholder-admin-token",
     "subject_key": "placeholder-subject-key",
 }
+
+
+def placeholder_app(service: str) -> FastAPI:
+    """A service's application built with placeholder settings, for its documents; it connects to nothing."""
+    settings = importlib.import_module(f"services.{service}.settings").Settings(**_PLACEHOLDER_ENV)
+    app: FastAPI = importlib.import_module(f"services.{service}.app").create_app(settings)
+    return app
 
 
 def event_schemas() -> dict[str, dict[str, Any]]:
@@ -34,9 +42,7 @@ def event_schemas() -> dict[str, dict[str, Any]]:
 def asyncapi_document() -> dict[str, Any]:
     brokers = []
     for name in SERVICES:
-        module = importlib.import_module(f"services.{name}.app")
-        settings = module.Settings(**_PLACEHOLDER_ENV)
-        brokers.append(module.create_app(settings).state.runtime.broker)
+        brokers.append(placeholder_app(name).state.runtime.broker)
     spec = AsyncAPI(
         *brokers,
         title="Hòa Nhập",

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from sqlalchemy.engine import make_url
 
 SERVICES = {"intake": 8001, "facility": 8002, "aftercare": 8003, "reporting": 8004}
 
@@ -118,10 +117,6 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         if self.server is not None:
             self.server.cleanup()  # type: ignore[attr-defined]
-
-
-def with_database(url: str, database: str) -> str:
-    return make_url(url).set(database=database).render_as_string(hide_password=False)
 
 
 @dataclass

@@ -18,8 +18,8 @@ from sqlalchemy import Table
 from sqlalchemy.exc import DBAPIError
 from starlette.types import ASGIApp
 
-from shared import access
 from shared.access import api as access_api
+from shared.access.store import install
 from shared.api import InvalidFieldError, document_refusals, field_errors
 from shared.auth import OutsideJurisdictionError
 from shared.database import unavailable
@@ -44,7 +44,7 @@ def create_service_app(
     """The HTTP application of one service. `errors`: the base of the service's refusals, answered 409, or 404 for
     the `not_found` kinds. `middleware`: the service's own ASGI middleware, inside the request metrics (what it
     answers is counted)."""
-    tokens = access.install(runtime, access_tokens)
+    tokens = install(runtime, access_tokens)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -310,19 +310,6 @@ class Consumer:
             for topic, n in batch.topics.items():
                 self.metrics.consumed.labels(topic_type(topic, self.topic_prefix), "failed").inc(n)
 
-    async def write(self, batches: Sequence[Decoded]) -> None:
-        """Apply decoded batches in one transaction and dead-letter their rejections; raise only for transient
-        failures (after a pause), so the batches are delivered again."""
-        try:
-            await self.finish(await self.start(batches))
-        except Exception:
-            await asyncio.sleep(self.retry_seconds)
-            raise
-
-    async def handle(self, records: Sequence[Record]) -> None:
-        """Decode and write one batch; raise only for transient failures (after a pause)."""
-        await self.write([await self.decoded(records)])
-
     def _decode(self, record: Record, latest: date) -> Event | Rejection:
         decoded = decode(record, self.topic_prefix, latest)
         if isinstance(decoded, Rejection) or self.check is None:

@@ -79,11 +79,6 @@ def rollup(ward: str) -> tuple[str, str, str]:
     return ward, province_of(ward), COUNTRY
 
 
-def contains(unit: str, ward: str) -> bool:
-    """Whether `unit` (VN, a province or a ward) contains the ward."""
-    return unit in (COUNTRY, ward) or (is_ward(ward) and province_of(ward) == unit)
-
-
 # --- Codes from before 1 July 2025 (63 provinces, wards under districts) --------------------------------------
 #
 # The correspondence comes from the `vietnamadminunits` package (its legacy register of 10,040 wards with their

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
+from shared.consumer import Consumer, Record
 from shared.events import (
     Admitted,
     Completed,
@@ -96,3 +98,8 @@ def a_facility(**overrides: Any) -> FacilityRegistered:
         "recorded_on": date(2024, 1, 1),
     } | overrides
     return FacilityRegistered.model_validate_json(json.dumps(fields, default=str))
+
+
+async def handle(consumer: Consumer, records: Sequence[Record]) -> None:
+    """Give a consumer one batch of records and write it, as the pipeline does (without its overlap)."""
+    await consumer.finish(await consumer.start([await consumer.decoded(records)]))

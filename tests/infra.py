@@ -17,12 +17,18 @@ from dataclasses import dataclass
 
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
+from sqlalchemy.engine import make_url
 
 from hoinhap import local
 from shared.database import psql_params
 
 log = logging.getLogger(__name__)
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def with_database(url: str, database: str) -> str:
+    """The same server's URL, naming another database."""
+    return make_url(url).set(database=database).render_as_string(hide_password=False)
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,28 @@ async def _delete_topics(bootstrap_servers: str, prefix: str) -> None:
 
 
 @contextmanager
+def _database(stack: ExitStack, docker: bool, run: str) -> Iterator[tuple[str, str]]:
+    server_url, postgres_source = _postgres(stack, docker)
+    database = f"hoinhap_test_{run}"
+    asyncio.run(_admin_sql(server_url, f'CREATE DATABASE "{database}"'))
+    try:
+        yield with_database(server_url, database), postgres_source
+    finally:
+        asyncio.run(_admin_sql(server_url, f'DROP DATABASE "{database}" WITH (FORCE)'))
+
+
+@contextmanager
+def provision_database() -> Iterator[str]:
+    """Yield the URL of an empty database of this run's own (no broker); drop it afterwards."""
+    with ExitStack() as stack:
+        url, source = stack.enter_context(
+            _database(stack, not os.environ.get("DATABASE_URL") and _docker_answers(), uuid.uuid4().hex[:10])
+        )
+        log.info("test database from %s", source)
+        yield url
+
+
+@contextmanager
 def provision() -> Iterator[Infra]:
     """Yield a broker and an empty database of this run's own; drop and delete them afterwards."""
     run = uuid.uuid4().hex[:10]
@@ -104,11 +132,8 @@ def provision() -> Iterator[Infra]:
             not (os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and os.environ.get("DATABASE_URL")) and _docker_answers()
         )
         bootstrap, kafka_source = _kafka(stack, docker)
-        server_url, postgres_source = _postgres(stack, docker)
-        database = f"hoinhap_test_{run}"
-        asyncio.run(_admin_sql(server_url, f'CREATE DATABASE "{database}"'))
-        stack.callback(lambda: asyncio.run(_admin_sql(server_url, f'DROP DATABASE "{database}" WITH (FORCE)')))
+        database_url, postgres_source = stack.enter_context(_database(stack, docker, run))
         prefix = f"t{run}."
         stack.callback(lambda: asyncio.run(_delete_topics(bootstrap, prefix)))
         log.info("test infrastructure: kafka from %s, postgres from %s", kafka_source, postgres_source)
-        yield Infra(bootstrap, local.with_database(server_url, database), prefix, kafka_source, postgres_source)
+        yield Infra(bootstrap, database_url, prefix, kafka_source, postgres_source)

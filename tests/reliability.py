@@ -1,4 +1,4 @@
-"""The reliability report (docs/reliability.md): what the fault, bad-input and security tests did, in figures.
+"""The reliability report (docs/reliability.md, its last section): what the fault, bad-input and security tests did, in figures.
 
 Those tests `tally` what they do (events sent, faults injected, bad inputs tried, requests denied) and `compare`
 every view they check with its oracle, which tallies events lost and counted twice before the test asserts
@@ -73,6 +73,15 @@ def write_figures(exit_status: int) -> None:
     FIGURES_FILE.write_text(json.dumps({"exit_status": exit_status, "figures": dict(_tally)}, indent=2) + "\n")
 
 
+#: The heading of the report's generated section: what stands above it is written by hand and kept.
+LAST_RUN = "## The last run\n"
+
+
+def above_the_last_run(text: str) -> str:
+    """The hand-written part of the report."""
+    return text[: text.index(LAST_RUN)] if LAST_RUN in text else text.rstrip() + "\n\n"
+
+
 def render(figures: Mapping[str, int], exit_status: int, command: str, seconds: float) -> str:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
     revision = commit.stdout.strip() or "unknown"
@@ -85,10 +94,9 @@ def render(figures: Mapping[str, int], exit_status: int, command: str, seconds: 
         if exit_status == 0 and not any(figures.get(k, 0) for k in MUST_BE_ZERO)
         else f"**Failed** (pytest exit status {exit_status}): see the test output."
     )
-    return f"""# Reliability report
-
+    return f"""{LAST_RUN}
 Regenerate with `{command}`: it runs {", ".join(f"`{p}`" for p in PATHS)}
-on a real broker and PostgreSQL (found as the tests find them) and writes this file.
+on a real broker and PostgreSQL (found as the tests find them) and rewrites this section.
 
 Last run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit `{revision}`, {seconds:.0f} s. {verdict}
 
@@ -107,8 +115,9 @@ def main() -> int:
     status = subprocess.run([sys.executable, "-m", "pytest", *PATHS, *args.pytest_args], cwd=ROOT).returncode
     seconds = (datetime.now(UTC) - started).total_seconds()
     figures = json.loads(FIGURES_FILE.read_text())["figures"] if FIGURES_FILE.exists() else {}
-    REPORT.write_text(render(figures, status, "python -m tests.reliability", seconds))
-    print(REPORT.read_text())
+    report = render(figures, status, "python -m tests.reliability", seconds)
+    REPORT.write_text(above_the_last_run(REPORT.read_text()) + report)
+    print(report)
     return status
 
 

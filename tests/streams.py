@@ -140,7 +140,7 @@ def timezone_vn() -> Any:
 def _in(unit: str, code: str) -> bool:
     ward = units.current_ward(code)
     assert ward is not None
-    return units.contains(unit, ward)
+    return unit in units.rollup(ward)
 
 
 @dataclass(frozen=True)

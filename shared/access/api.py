@@ -11,8 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from shared import units as reference
-from shared.access import SOURCE, Access
-from shared.access.store import record
+from shared.access.store import SOURCE, Access, record
 from shared.access.tokens import mint, signed
 from shared.api import InvalidFieldError, Sessions, Writes
 from shared.auth import CurrentPrincipal, Principal

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from alembic import op
@@ -11,9 +12,10 @@ from sqlalchemy import ARRAY, Column, DateTime, MetaData, Table, Text, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.access.tokens import signing_key, verify
+from shared.access.tokens import bad_signature, signing_key, verify
 from shared.auth import NATIONAL_OPERATOR, Principal
-from shared.events import Event, TokenIssuedEvent, TokenRevokedEvent
+from shared.events import ACCESS_TOPIC, Event, TokenIssuedEvent, TokenRevokedEvent
+from shared.runtime import Runtime
 
 
 def access_tokens_table(metadata: MetaData) -> Table:
@@ -113,3 +115,28 @@ class Authenticator:
 
     def revoked_here(self, token_id: str) -> None:
         self._revoked[token_id] = (float("inf"), True)
+
+
+#: The `source` of access events.
+SOURCE = "/vn/hoinhap/access"
+
+
+@dataclass
+class Access:
+    """A service's access machinery, kept in `app.state.access`."""
+
+    key: bytes
+    tokens: Table
+    authenticate: Authenticator
+
+
+def install(runtime: Runtime, tokens: Table) -> Access:
+    """The service's access machinery; consumes `rehab.access` into `tokens`, in a consumer group of its own."""
+    admin_token = runtime.settings.admin_token.get_secret_value()
+    access = Access(signing_key(admin_token), tokens, Authenticator(admin_token, runtime.sessions, tokens))
+
+    async def apply(session: AsyncSession, events: list[Event]) -> None:
+        await record(session, tokens, events)
+
+    runtime.subscribe([ACCESS_TOPIC], apply, check=bad_signature(access.key), group_suffix="-access")
+    return access

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import pytest
 
-from hoinhap.contract import _PLACEHOLDER_ENV
+from hoinhap.contract import placeholder_app
 from hoinhap.local import SERVICES
 
 
 def operations(service: str) -> list[tuple[str, str, dict[str, Any]]]:
-    module = importlib.import_module(f"services.{service}.app")
-    document = module.create_app(module.Settings(**_PLACEHOLDER_ENV)).openapi()
+    document = placeholder_app(service).openapi()
     return [(path, method, op) for path, item in document["paths"].items() for method, op in item.items()]
 
 

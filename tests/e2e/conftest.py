@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 
 from hoinhap import local
 from shared.database import psql_params
-from tests.infra import Infra
+from tests.infra import Infra, with_database
 
 T = TypeVar("T")
 
@@ -107,7 +107,7 @@ def isolated_suite(infra: Infra, service_env: dict[str, str], admin_token: str, 
     asyncio.run(_sql(infra.database_url, f'CREATE DATABASE "{database}"'))
     own = dataclasses.replace(
         infra,
-        database_url=local.with_database(infra.database_url, database),
+        database_url=with_database(infra.database_url, database),
         topic_prefix=f"{infra.topic_prefix}o{run}.",
     )
     env = {**os.environ, **service_env, "DATABASE_URL": own.database_url, "HOINHAP_TOPIC_PREFIX": own.topic_prefix}

@@ -19,6 +19,7 @@ from shared.database import create_engine, migrate, sessions
 from shared.events import Event, serialize, topic_of
 from shared.observability import Metrics
 from shared.parking import Parking
+from tests.builders import handle
 from tests.infra import Infra
 
 
@@ -80,7 +81,7 @@ class Harness:
             self.offset += 1
             value = serialize(e)
             records.append(Record(topic_of(e.type), 0, self.offset, 0, 0, b"k", value, None, 1, len(value), ()))
-        await self.consumer.handle(records)
+        await handle(self.consumer, records)
 
     async def rows(self, sql: str, **params: object) -> list[dict[str, Any]]:
         async with self.sessions() as s:
@@ -115,12 +116,12 @@ async def harness_of(new_schema: NewSchema) -> HarnessOf:
             return done
 
         db = sessions(engine)
-        module = importlib.import_module(f"services.{service}.db")
+        on_events = importlib.import_module(f"services.{service}.handlers").on_events
         table = importlib.import_module(f"services.{service}.models").parked_events
         dead_letters = DeadLetters(send, metrics, service=service, topic_prefix="")
         parking = Parking(
             table,
-            module.apply_events,
+            on_events,
             db,
             dead_letters,
             metrics,

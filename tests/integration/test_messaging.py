@@ -20,7 +20,7 @@ from shared.events import CONTENT_TYPE, EVENT_ADAPTER, Event, all_topics, serial
 from shared.kafka import ensure_topics, marker_topic, restore_if_lost, sender, start_broker
 from shared.observability import Metrics
 from shared.outbox import OutboxRelay, add_to_outbox
-from tests.builders import a_completion, an_admission, an_event
+from tests.builders import a_completion, an_admission, an_event, handle
 from tests.infra import Infra
 
 
@@ -224,8 +224,8 @@ async def test_the_inbox_applies_each_event_once_across_and_within_batches(facil
     )
     first, second = an_event(an_admission()), an_event(an_admission())
     topic = "rehab.admitted"
-    await consumer.handle([as_record(first, topic, 0), as_record(first, topic, 1), as_record(b"[]", topic, 2)])
-    await consumer.handle([as_record(first, topic, 0), as_record(second, topic, 3)])
+    await handle(consumer, [as_record(first, topic, 0), as_record(first, topic, 1), as_record(b"[]", topic, 2)])
+    await handle(consumer, [as_record(first, topic, 0), as_record(second, topic, 3)])
 
     assert applied == [first.id, second.id]
     assert sent == [("invalid_event", b"[]")]

@@ -4,7 +4,6 @@ writes only within its jurisdiction, in every service."""
 
 from __future__ import annotations
 
-import importlib
 import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,7 +13,7 @@ import httpx
 import pytest
 from fastapi.routing import iter_route_contexts
 
-from hoinhap.contract import _PLACEHOLDER_ENV
+from hoinhap.contract import placeholder_app
 from hoinhap.local import SERVICES
 from shared.access.tokens import mint, signing_key
 from tests import reliability
@@ -39,8 +38,7 @@ PUBLIC = {
 
 def routes(service: str) -> Iterator[tuple[str, str]]:
     """Every (method, path) the service's application answers, documented or not."""
-    module = importlib.import_module(f"services.{service}.app")
-    app = module.create_app(module.Settings(**_PLACEHOLDER_ENV))
+    app = placeholder_app(service)
     for route in iter_route_contexts(app.routes):
         for method in sorted(set(route.methods or ()) - {"HEAD", "OPTIONS"}):
             yield method, str(route.path)

@@ -6,7 +6,6 @@ rises by as much, no service falls over, and no table changes (an unknown facili
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 from collections import Counter
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from aiokafka import AIOKafkaProducer
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from hoinhap.contract import _PLACEHOLDER_ENV
+from hoinhap.contract import placeholder_app
 from hoinhap.local import SERVICES
 from shared import units
 from shared.consumer import MAX_RECORD_BYTES
@@ -42,8 +41,7 @@ def consumers() -> dict[str, frozenset[str]]:
     """The services that consume each topic, from their brokers' subscribers: each dead-letters a bad record there."""
     found: dict[str, set[str]] = {}
     for service in SERVICES:
-        module = importlib.import_module(f"services.{service}.app")
-        broker = module.create_app(module.Settings(**_PLACEHOLDER_ENV)).state.runtime.broker
+        broker = placeholder_app(service).state.runtime.broker
         for subscriber in broker.subscribers:
             for topic in subscriber.topics:
                 found.setdefault(str(topic.name), set()).add(service)
