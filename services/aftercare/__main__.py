@@ -1,5 +1,7 @@
 """`python -m services.aftercare` runs the aftercare service."""
 
-from hoinhap.cli import main
+from services.aftercare.app import create_app
+from services.aftercare.settings import Settings
+from shared.runtime import serve
 
-main(["run", "aftercare"])
+serve(create_app, Settings())

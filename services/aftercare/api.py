@@ -5,33 +5,17 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import BaseModel, Field
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.aftercare import db, domain
-from services.aftercare.domain import CaseNotFoundError
-from services.aftercare.models import AftercareCase, audit_log
-from shared.api import Day, Ward, refusals
-from shared.audit import audit
-from shared.auth import CurrentPrincipal, Principal, require_unit
-from shared.events import Employed, EmployedEvent, Relapsed, RelapsedEvent, Support, new_event
-from shared.runtime import Runtime, session
+from services.aftercare import usecases
+from services.aftercare.usecases import CaseRecord, EmploymentIn, RelapseIn
+from shared.api import Sessions, Ward, Writes, refusals
+from shared.auth import CurrentPrincipal
+from shared.events import ID_PATTERN
 
 router = APIRouter(prefix="/v1", tags=["aftercare"])
-Sessions = Annotated[async_sessionmaker[AsyncSession], Depends(session)]
-EpisodeId = Annotated[
-    str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$", description="The treatment episode the case follows.")
-]
-
-
-class RelapseIn(BaseModel):
-    detected_on: Day
-
-
-class EmploymentIn(BaseModel):
-    employed_on: Day
-    support: Support = Field(description="job_placement, self_employment or loan.")
+EpisodeId = Annotated[str, Path(pattern=ID_PATTERN, description="The treatment episode the case follows.")]
 
 
 class SupportOut(BaseModel):
@@ -49,27 +33,8 @@ class CaseOut(BaseModel):
     supports: list[SupportOut]
 
 
-async def _out(s: AsyncSession, case: AftercareCase) -> CaseOut:
-    supports = [
-        SupportOut(support=x.support, employed_on=x.employed_on) for x in await db.supports_of(s, case.episode_id)
-    ]
-    return CaseOut(
-        episode_id=case.episode_id,
-        subject=case.subject,
-        unit=case.unit,
-        opened_on=case.opened_on,
-        closed_on=case.closed_on,
-        closed_reason=case.closed_reason,
-        supports=supports,
-    )
-
-
-async def _case(s: AsyncSession, episode_id: str, principal: Principal, *, lock: bool = False) -> AftercareCase:
-    case = await db.get_case(s, episode_id, lock=lock)
-    if case is None:
-        raise CaseNotFoundError("no post-treatment management follows that episode_id (yet)")
-    require_unit(principal, case.unit)
-    return case
+def _created(response: Response, created: bool) -> None:
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
 
 
 @router.get(
@@ -84,9 +49,8 @@ async def list_cases(
     unit: Annotated[Ward, Query(description="The commune/ward.")],
     state: Annotated[Literal["open", "all"], Query(description="Open cases only, or all.")] = "open",
 ) -> list[CaseOut]:
-    require_unit(principal, unit)
     async with sessions() as s:
-        return [await _out(s, c) for c in await db.list_cases(s, unit, open_only=state == "open")]
+        return [_out(c) for c in await usecases.list_cases(s, principal, unit, open_only=state == "open")]
 
 
 @router.get(
@@ -97,7 +61,7 @@ async def list_cases(
 )
 async def get_case(episode_id: EpisodeId, principal: CurrentPrincipal, sessions: Sessions) -> CaseOut:
     async with sessions() as s:
-        return await _out(s, await _case(s, episode_id, principal))
+        return _out(await usecases.get_case(s, principal, episode_id))
 
 
 @router.post(
@@ -111,24 +75,12 @@ async def get_case(episode_id: EpisodeId, principal: CurrentPrincipal, sessions:
     summary="Record a relapse: the case closes, and intake may re-admit the person; emits `relapsed`",
 )
 async def record_relapse(
-    episode_id: EpisodeId, body: RelapseIn, principal: CurrentPrincipal, request: Request, response: Response
+    episode_id: EpisodeId, body: RelapseIn, principal: CurrentPrincipal, work: Writes, response: Response
 ) -> CaseOut:
-    runtime: Runtime = request.app.state.runtime
-    async with runtime.sessions.begin() as s:
-        case = await _case(s, episode_id, principal, lock=True)
-        if (case.closed_reason, case.closed_on) == ("relapsed", body.detected_on):
-            response.status_code = status.HTTP_200_OK
-            return await _out(s, case)
-        domain.check_open(db.state_of(case), body.detected_on, "detected_on")
-        relapsed = Relapsed(episode_id=episode_id, detected_on=body.detected_on, unit=case.unit)
-        event = new_event(relapsed, subject=case.subject, source=f"/vn/agency/{principal.agency}")
-        assert isinstance(event, RelapsedEvent)
-        db.close(case, event)
-        await db.record(s, event)
-        await audit(s, audit_log, principal, "record_relapse", episode_id)
-        out = await _out(s, case)
-    runtime.relay.wake()
-    return out
+    async with work() as uow:
+        case, created = await usecases.record_relapse(uow, principal, episode_id, body)
+    _created(response, created)
+    return _out(case)
 
 
 @router.post(
@@ -142,22 +94,23 @@ async def record_relapse(
     summary="Record employment or loan support given during management; emits `employed`",
 )
 async def record_employment(
-    episode_id: EpisodeId, body: EmploymentIn, principal: CurrentPrincipal, request: Request, response: Response
+    episode_id: EpisodeId, body: EmploymentIn, principal: CurrentPrincipal, work: Writes, response: Response
 ) -> CaseOut:
-    runtime: Runtime = request.app.state.runtime
-    async with runtime.sessions.begin() as s:
-        case = await _case(s, episode_id, principal, lock=True)
-        supports = await db.supports_of(s, episode_id)
-        if any((x.support, x.employed_on) == (body.support, body.employed_on) for x in supports):
-            response.status_code = status.HTTP_200_OK
-            return await _out(s, case)
-        domain.check_open(db.state_of(case), body.employed_on, "employed_on")
-        employed = Employed(episode_id=episode_id, employed_on=body.employed_on, support=body.support, unit=case.unit)
-        event = new_event(employed, subject=case.subject, source=f"/vn/agency/{principal.agency}")
-        assert isinstance(event, EmployedEvent)
-        await db.add_support(s, event)
-        await db.record(s, event)
-        await audit(s, audit_log, principal, "record_employment", episode_id)
-        out = await _out(s, case)
-    runtime.relay.wake()
-    return out
+    async with work() as uow:
+        case, created = await usecases.record_employment(uow, principal, episode_id, body)
+    _created(response, created)
+    return _out(case)
+
+
+def _out(record: CaseRecord) -> CaseOut:
+    c = record.case
+    supports = [SupportOut(support=x.support, employed_on=x.employed_on) for x in record.supports]
+    return CaseOut(
+        episode_id=c.episode_id,
+        subject=c.subject,
+        unit=c.unit,
+        opened_on=c.opened_on,
+        closed_on=c.closed_on,
+        closed_reason=c.closed_reason,
+        supports=supports,
+    )

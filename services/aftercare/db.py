@@ -1,31 +1,18 @@
-"""Aftercare's queries and writes. A write here stages its event in the outbox and records it in the inbox in the
-same transaction, so consuming it back from Kafka changes nothing; events agencies published apply the same way."""
+"""Aftercare's named queries and writes; no decisions (those are in usecases.py, handlers.py and domain.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from datetime import date
 
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.aftercare import domain
-from services.aftercare.models import AftercareCase, Episode, Support, outbox
+from services.aftercare.models import AftercareCase, Episode, Support
 from shared.database import any_of
-from shared.events import (
-    AdmittedEvent,
-    AftercareOpened,
-    CompletedEvent,
-    EmployedEvent,
-    Event,
-    RelapsedEvent,
-    new_event,
-)
-from shared.inbox import claim
-from shared.outbox import add_to_outbox
-from shared.parking import Applied, Wait, episode
-
-SOURCE = "/vn/hoinhap/aftercare"
+from shared.events import AdmittedEvent, Completed, Employed
 
 
 async def get_case(session: AsyncSession, episode_id: str, *, lock: bool = False) -> AftercareCase | None:
@@ -49,31 +36,37 @@ def state_of(case: AftercareCase) -> domain.Case:
     return domain.Case(case.episode_id, case.opened_on, case.closed_on)
 
 
-async def record(session: AsyncSession, event: Event) -> None:
-    """Publish an event this service decided on, and mark it applied here."""
-    await add_to_outbox(session, outbox, event)
-    await claim(session, [event])
+def close_case(case: AftercareCase, detected_on: date) -> None:
+    """Close the case on a relapse."""
+    case.closed_on, case.closed_reason = detected_on, "relapsed"
 
 
-def close(case: AftercareCase, event: RelapsedEvent) -> None:
-    case.closed_on, case.closed_reason = event.data.detected_on, "relapsed"
+def end_episode(episode: Episode, completed: Completed) -> None:
+    episode.ended_on, episode.outcome = completed.completed_on, completed.outcome
 
 
-async def add_support(session: AsyncSession, event: EmployedEvent) -> None:
-    d = event.data
-    await session.execute(
-        insert(Support)
-        .values(episode_id=d.episode_id, support=d.support, employed_on=d.employed_on, unit=d.unit)
-        .on_conflict_do_nothing()
-    )
+def _support_row(employed: Employed) -> dict[str, object]:
+    return {
+        "episode_id": employed.episode_id,
+        "support": employed.support,
+        "employed_on": employed.employed_on,
+        "unit": employed.unit,
+    }
 
 
-async def apply_events(session: AsyncSession, events: list[Event]) -> list[Applied | Wait]:
-    """A statement or two per kind: admissions tell what each episode is, then ends open management where the rules
-    say (announced by `aftercare_opened`), then relapses close cases and support is added to them. An end waits for
-    its admission, a relapse or support for its case; one that follows something in the same round finds it."""
-    admissions = [e for e in events if isinstance(e, AdmittedEvent)]
-    if admissions:
+async def add_support(session: AsyncSession, employed: Employed) -> None:
+    await session.execute(insert(Support).values(_support_row(employed)).on_conflict_do_nothing())
+
+
+async def add_supports(session: AsyncSession, supports: Sequence[Employed]) -> None:
+    """Add support to cases in one statement; support recorded before stays as it is."""
+    if supports:
+        await session.execute(insert(Support).on_conflict_do_nothing(), [_support_row(d) for d in supports])
+
+
+async def insert_episodes(session: AsyncSession, events: Sequence[AdmittedEvent]) -> None:
+    """Record what each admitted episode is, in one statement; those known already stay."""
+    if events:
         rows = [
             {
                 "episode_id": e.data.episode_id,
@@ -82,44 +75,28 @@ async def apply_events(session: AsyncSession, events: list[Event]) -> list[Appli
                 "unit": e.data.unit,
                 "admitted_on": e.data.admitted_on,
             }
-            for e in admissions
+            for e in events
         ]
         await session.execute(insert(Episode).on_conflict_do_nothing(), rows)
-    known = await _complete(session, [e for e in events if isinstance(e, CompletedEvent)])
-    cases = await _during_cases(session, [e for e in events if isinstance(e, RelapsedEvent | EmployedEvent)])
-    return [_outcome(event, known, cases) for event in events]
 
 
-def _outcome(event: Event, known: set[str], cases: set[str]) -> Applied | Wait:
-    match event:
-        case AdmittedEvent():
-            return Applied((episode(event.data.episode_id),))
-        case CompletedEvent() | RelapsedEvent() | EmployedEvent():
-            found = known if isinstance(event, CompletedEvent) else cases
-            key = episode(event.data.episode_id)
-            return Applied((key,)) if event.data.episode_id in found else Wait(key)
-    return Applied()
-
-
-async def _complete(session: AsyncSession, events: Sequence[CompletedEvent]) -> set[str]:
-    """Ends of treatment, in order (the first end of an episode stands); returns the episodes known."""
-    if not events:
-        return set()
-    ids = {e.data.episode_id for e in events}
+async def lock_episodes(session: AsyncSession, episode_ids: Collection[str]) -> dict[str, Episode]:
+    """The episodes known among these, locked until the transaction ends (in id order, so rounds do not deadlock)."""
     locked = await session.scalars(
-        select(Episode).where(Episode.episode_id == any_of(ids)).order_by(Episode.episode_id).with_for_update()
+        select(Episode).where(Episode.episode_id == any_of(episode_ids)).order_by(Episode.episode_id).with_for_update()
     )
-    episodes = {e.episode_id: e for e in locked}
-    opening: list[tuple[str, CompletedEvent]] = []
-    for event in events:
-        d = event.data
-        ended = episodes.get(d.episode_id)
-        if ended is not None and ended.ended_on is None:
-            ended.ended_on, ended.outcome = d.completed_on, d.outcome
-            if domain.opens_aftercare(ended.modality, d.outcome):
-                opening.append((ended.subject, event))
-    await _open(session, opening)
-    return set(episodes)
+    return {e.episode_id: e for e in locked}
+
+
+async def lock_cases(session: AsyncSession, episode_ids: Collection[str]) -> dict[str, AftercareCase]:
+    """The cases following these episodes, locked until the transaction ends (in id order)."""
+    locked = await session.scalars(
+        select(AftercareCase)
+        .where(AftercareCase.episode_id == any_of(episode_ids))
+        .order_by(AftercareCase.episode_id)
+        .with_for_update()
+    )
+    return {c.episode_id: c for c in locked}
 
 
 _OPEN = text(
@@ -129,53 +106,15 @@ _OPEN = text(
 )
 
 
-async def _open(session: AsyncSession, opening: Sequence[tuple[str, CompletedEvent]]) -> None:
-    """Open the cases of these ends (subject, event), each announced once by `aftercare_opened`."""
+async def open_cases(session: AsyncSession, opening: Sequence[tuple[str, Completed]]) -> set[str]:
+    """Open the cases of these ends (subject, end) in one statement; returns the episodes whose case this opened
+    (a case opened before stays)."""
     if not opening:
-        return
-    params = {
-        "ids": [e.data.episode_id for _, e in opening],
-        "subjects": [subject for subject, _ in opening],
-        "units": [e.data.return_unit for _, e in opening],
-        "days": [e.data.completed_on for _, e in opening],
-    }
-    opened = set((await session.execute(_OPEN, params)).scalars())
-    announced = [
-        new_event(
-            AftercareOpened(episode_id=e.data.episode_id, opened_on=e.data.completed_on, unit=e.data.return_unit),
-            subject=subject,
-            source=SOURCE,
-        )
-        for subject, e in opening
-        if e.data.episode_id in opened
-    ]
-    await add_to_outbox(session, outbox, *announced)
-
-
-async def _during_cases(session: AsyncSession, events: Sequence[RelapsedEvent | EmployedEvent]) -> set[str]:
-    """Relapses close cases (the first stands), support is added to them, in order; returns the cases found."""
-    if not events:
         return set()
-    ids = {e.data.episode_id for e in events}
-    locked = await session.scalars(
-        select(AftercareCase)
-        .where(AftercareCase.episode_id == any_of(ids))
-        .order_by(AftercareCase.episode_id)
-        .with_for_update()
-    )
-    cases = {c.episode_id: c for c in locked}
-    supports = []
-    for event in events:
-        case = cases.get(event.data.episode_id)
-        if case is None:
-            continue
-        if isinstance(event, EmployedEvent):
-            d = event.data
-            supports.append(
-                {"episode_id": d.episode_id, "support": d.support, "employed_on": d.employed_on, "unit": d.unit}
-            )
-        elif case.closed_on is None:
-            close(case, event)
-    if supports:
-        await session.execute(insert(Support).on_conflict_do_nothing(), supports)
-    return set(cases)
+    params = {
+        "ids": [d.episode_id for _, d in opening],
+        "subjects": [subject for subject, _ in opening],
+        "units": [d.return_unit for _, d in opening],
+        "days": [d.completed_on for _, d in opening],
+    }
+    return set((await session.execute(_OPEN, params)).scalars())
