@@ -1,5 +1,7 @@
 """`python -m services.facility` runs the facility service."""
 
-from hoinhap.cli import main
+from services.facility.app import create_app
+from services.facility.settings import Settings
+from shared.runtime import serve
 
-main(["run", "facility"])
+serve(create_app, Settings())

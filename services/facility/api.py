@@ -1,37 +1,39 @@
-"""Facility's HTTP endpoints for residents: the census, transfers and discharges (the registry: `registry.py`)."""
+"""Facility's HTTP endpoints: the registry (agencies register their facilities, with the places each offers per
+modality), the census, transfers and discharges of residents."""
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated, TypeVar
+from datetime import date, datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
-from pydantic import BaseModel, Field, ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from pydantic import BaseModel, Field
 
-from services.facility import db, domain
-from services.facility.domain import FacilityNotFoundError, ResidentNotFoundError
-from services.facility.models import Resident, audit_log
-from shared import units
-from shared.api import Day, IsoDay, Text, Ward, refusals
-from shared.audit import audit
-from shared.auth import CurrentPrincipal, Principal, require_unit
-from shared.events import (
-    Completed,
-    CompletedEvent,
-    Identifier,
-    Outcome,
-    Transferred,
-    TransferredEvent,
-    new_event,
-)
-from shared.runtime import Runtime, session, unprocessable
+from services.facility import usecases
+from services.facility.models import Facility
+from services.facility.usecases import DischargeIn, FacilityIn, NewFacilityIn, Residence, TransferIn
+from shared.api import IsoDay, Sessions, Writes, refusals
+from shared.auth import CurrentPrincipal
+from shared.events import ID_PATTERN
+from shared.parking import Parking
 
 router = APIRouter(prefix="/v1", tags=["facility"])
-Sessions = Annotated[async_sessionmaker[AsyncSession], Depends(session)]
-_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
-EpisodeId = Annotated[str, Path(pattern=_ID, description="The episode.")]
-_Data = TypeVar("_Data", Transferred, Completed)
+FacilityId = Annotated[str, Path(pattern=ID_PATTERN, description="The facility.")]
+EpisodeId = Annotated[str, Path(pattern=ID_PATTERN, description="The episode.")]
+
+
+async def _parking(request: Request) -> Parking:
+    # async: FastAPI runs a plain function in a thread
+    parking: Parking = request.app.state.parking
+    return parking
+
+
+#: The service's parked events, which a registration releases.
+Waiting = Annotated[Parking, Depends(_parking)]
+
+
+class FacilityOut(NewFacilityIn):
+    updated_at: datetime
 
 
 class CensusOut(BaseModel):
@@ -39,21 +41,6 @@ class CensusOut(BaseModel):
     on: date
     residents: dict[str, int] = Field(description="Residents present that day, by modality.")
     capacity: dict[str, int] = Field(description="Places per modality offered.")
-
-
-class TransferIn(BaseModel):
-    transferred_on: Day
-    to_facility_id: Identifier = Field(description="Registered facility the resident moves to.")
-    reason: Text = Field(min_length=1, max_length=200, description="Why the resident is moved.")
-
-
-class DischargeIn(BaseModel):
-    completed_on: Day
-    outcome: Outcome
-    vocational_training: Text | None = Field(
-        default=None, min_length=1, max_length=120, description="Trade learned during treatment, if any."
-    )
-    return_unit: Ward = Field(description="The commune/ward the person returns to.")
 
 
 class StayOut(BaseModel):
@@ -75,8 +62,58 @@ class ResidentOut(BaseModel):
     stays: list[StayOut]
 
 
-def _source(principal: Principal) -> str:
-    return f"/vn/agency/{principal.agency}"
+def _created(response: Response, created: bool) -> None:
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+
+
+@router.post(
+    "/facilities",
+    status_code=status.HTTP_201_CREATED,
+    response_model=FacilityOut,
+    responses=refusals(403, 409),
+    summary="Register a facility; announces it (`facility_registered`) so intake may admit there",
+)
+async def register_facility(
+    body: NewFacilityIn, principal: CurrentPrincipal, work: Writes, waiting: Waiting
+) -> FacilityOut:
+    async with work() as uow:
+        facility, _ = await usecases.save_facility(uow, principal, waiting, body.facility_id, body, new_only=True)
+    return _facility_out(facility)
+
+
+@router.put(
+    "/facilities/{facility_id}",
+    status_code=status.HTTP_200_OK,
+    response_model=FacilityOut,
+    responses={201: {"model": FacilityOut, "description": "Registered"}, **refusals(403)},
+    summary="Register a facility or replace its entry (name, ward, places per modality); announces a change",
+)
+async def put_facility(
+    facility_id: FacilityId,
+    body: FacilityIn,
+    principal: CurrentPrincipal,
+    work: Writes,
+    waiting: Waiting,
+    response: Response,
+) -> FacilityOut:
+    async with work() as uow:
+        facility, created = await usecases.save_facility(uow, principal, waiting, facility_id, body)
+    _created(response, created)
+    return _facility_out(facility)
+
+
+@router.get("/facilities", response_model=list[FacilityOut], responses=refusals(), summary="Every registered facility")
+async def list_facilities(principal: CurrentPrincipal, sessions: Sessions) -> list[FacilityOut]:
+    async with sessions() as s:
+        return [_facility_out(f) for f in await usecases.list_facilities(s)]
+
+
+@router.get(
+    "/facilities/{facility_id}", response_model=FacilityOut, responses=refusals(404), summary="One registered facility"
+)
+async def get_facility(facility_id: FacilityId, principal: CurrentPrincipal, sessions: Sessions) -> FacilityOut:
+    async with sessions() as s:
+        return _facility_out(await usecases.get_facility(s, facility_id))
 
 
 @router.get(
@@ -88,15 +125,11 @@ def _source(principal: Principal) -> str:
 async def get_census(
     principal: CurrentPrincipal,
     sessions: Sessions,
-    facility_id: Annotated[str, Query(pattern=_ID, description="The facility.")],
+    facility_id: Annotated[str, Query(pattern=ID_PATTERN, description="The facility.")],
     on: Annotated[IsoDay, Query(description="The day, YYYY-MM-DD.")],
 ) -> CensusOut:
     async with sessions() as s:
-        facility = await db.get_facility(s, facility_id)
-        if facility is None:
-            raise FacilityNotFoundError("no facility has that facility_id")
-        require_unit(principal, facility.unit)
-        residents = await db.census(s, facility_id, on)
+        facility, residents = await usecases.get_census(s, principal, facility_id, on)
     return CensusOut(facility_id=facility_id, on=on, residents=residents, capacity=facility.capacity)
 
 
@@ -108,10 +141,7 @@ async def get_census(
 )
 async def get_resident(episode_id: EpisodeId, principal: CurrentPrincipal, sessions: Sessions) -> ResidentOut:
     async with sessions() as s:
-        resident = await _resident(s, episode_id)
-        if not principal.covers(resident.unit):
-            await _require_facility_unit(s, principal, resident.facility_id)
-        return await _resident_out(s, resident)
+        return _resident_out(await usecases.get_resident(s, principal, episode_id))
 
 
 @router.post(
@@ -125,40 +155,12 @@ async def get_resident(episode_id: EpisodeId, principal: CurrentPrincipal, sessi
     summary="Move a resident to another facility, if it offers the modality and has a place; emits `transferred`",
 )
 async def transfer(
-    episode_id: EpisodeId,
-    body: TransferIn,
-    principal: CurrentPrincipal,
-    request: Request,
-    response: Response,
+    episode_id: EpisodeId, body: TransferIn, principal: CurrentPrincipal, work: Writes, response: Response
 ) -> ResidentOut:
-    runtime: Runtime = request.app.state.runtime
-    async with runtime.sessions.begin() as s:
-        resident = await _resident(s, episode_id, lock=True)
-        await _require_facility_unit(s, principal, resident.facility_id)
-        stays = await db.stays_of(s, episode_id)
-        current = domain.open_stay(stays)
-        if current is not None and (current.facility_id, current.started_on) == (
-            body.to_facility_id,
-            body.transferred_on,
-        ):
-            response.status_code = status.HTTP_200_OK
-            return await _resident_out(s, resident)
-        transferred = _valid(
-            Transferred, {**body.model_dump(), "episode_id": episode_id, "from_facility_id": resident.facility_id}
-        )
-        target = await db.get_facility(s, body.to_facility_id, lock=True)
-        occupied = (await db.census(s, body.to_facility_id, body.transferred_on)).get(resident.modality, 0)
-        domain.check_transfer(
-            stays, body.transferred_on, body.to_facility_id, target.capacity if target else None, occupied
-        )
-        event = new_event(transferred, subject=resident.subject, source=_source(principal))
-        assert isinstance(event, TransferredEvent)
-        await db.transfer(s, resident, event)
-        await db.record(s, event)
-        await audit(s, audit_log, principal, "transfer", episode_id)
-        out = await _resident_out(s, resident)
-    runtime.relay.wake()
-    return out
+    async with work() as uow:
+        residence, created = await usecases.transfer(uow, principal, episode_id, body)
+    _created(response, created)
+    return _resident_out(residence)
 
 
 @router.post(
@@ -172,53 +174,20 @@ async def transfer(
     summary="Discharge a resident: treatment ended, with its outcome and the ward they return to; emits `completed`",
 )
 async def discharge(
-    episode_id: EpisodeId,
-    body: DischargeIn,
-    principal: CurrentPrincipal,
-    request: Request,
-    response: Response,
+    episode_id: EpisodeId, body: DischargeIn, principal: CurrentPrincipal, work: Writes, response: Response
 ) -> ResidentOut:
-    runtime: Runtime = request.app.state.runtime
-    async with runtime.sessions.begin() as s:
-        resident = await _resident(s, episode_id, lock=True)
-        await _require_facility_unit(s, principal, resident.facility_id)
-        if (resident.discharged_on, resident.outcome) == (body.completed_on, body.outcome):
-            response.status_code = status.HTTP_200_OK
-            return await _resident_out(s, resident)
-        domain.check_discharge(await db.stays_of(s, episode_id), body.completed_on)
-        completed = _valid(Completed, {**body.model_dump(), "episode_id": episode_id})
-        event = new_event(completed, subject=resident.subject, source=_source(principal))
-        assert isinstance(event, CompletedEvent)
-        await db.discharge(s, resident, event)
-        await db.record(s, event)
-        await audit(s, audit_log, principal, "discharge", episode_id)
-        out = await _resident_out(s, resident)
-    runtime.relay.wake()
-    return out
+    async with work() as uow:
+        residence, created = await usecases.discharge(uow, principal, episode_id, body)
+    _created(response, created)
+    return _resident_out(residence)
 
 
-def _valid(model: type[_Data], fields: dict[str, object]) -> _Data:
-    try:
-        return model.model_validate(fields)
-    except ValidationError as error:
-        raise unprocessable(error) from None
+def _facility_out(f: Facility) -> FacilityOut:
+    return FacilityOut.model_validate(f, from_attributes=True)
 
 
-async def _resident(s: AsyncSession, episode_id: str, *, lock: bool = False) -> Resident:
-    resident = await db.get_resident(s, episode_id, lock=lock)
-    if resident is None:
-        raise ResidentNotFoundError("the episode has no resident here (yet)")
-    return resident
-
-
-async def _require_facility_unit(s: AsyncSession, principal: Principal, facility_id: str) -> None:
-    """403 unless the facility's ward is within the caller's jurisdiction (an unregistered one: the country's)."""
-    facility = await db.get_facility(s, facility_id)
-    require_unit(principal, facility.unit if facility is not None else units.COUNTRY)
-
-
-async def _resident_out(s: AsyncSession, resident: Resident) -> ResidentOut:
-    stays = [StayOut.model_validate(st, from_attributes=True) for st in await db.stays_of(s, resident.episode_id)]
+def _resident_out(r: Residence) -> ResidentOut:
+    resident = r.resident
     return ResidentOut(
         episode_id=resident.episode_id,
         subject=resident.subject,
@@ -228,5 +197,5 @@ async def _resident_out(s: AsyncSession, resident: Resident) -> ResidentOut:
         facility_id=resident.facility_id,
         discharged_on=resident.discharged_on,
         outcome=resident.outcome,
-        stays=stays,
+        stays=[StayOut.model_validate(s, from_attributes=True) for s in r.stays],
     )

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.facility import api, db, handlers, registry
+from services.facility import api, handlers
 from services.facility.domain import FacilityError, FacilityNotFoundError, ResidentNotFoundError
 from services.facility.models import access_tokens, audit_log, outbox, parked_events
 from services.facility.settings import MIGRATIONS, Settings
-from shared.api import translate_errors
+from shared.app import create_service_app
 from shared.parking import Parking
-from shared.runtime import build_runtime, create_service_app
+from shared.runtime import build_runtime
+from shared.units import unknown_ward
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -18,22 +19,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     runtime = build_runtime(
         settings,
         outbox,
+        audit_log,
         publishes=["vn.rehab.transferred.v1", "vn.rehab.completed.v1", "vn.rehab.facility_registered.v1"],
     )
-    parking = Parking.of(runtime, parked_events, db.apply_events)
-    router, pipeline = handlers.build_router(runtime, parking)
-    runtime.broker.include_router(router, prefix=settings.topic_prefix)
+    parking = Parking.of(runtime, parked_events, handlers.on_events)
+    runtime.subscribe(handlers.TOPICS, parking.apply, check=unknown_ward)
+    runtime.tasks.append(parking.run)
     app = create_service_app(
         runtime,
         title="Hòa Nhập facility",
         description="Facility registry, residents and census; records transfers and discharges; emits "
         "`facility_registered`, `transferred` and `completed`.",
         migrations=MIGRATIONS,
-        routers=[registry.router, api.router],
+        routers=[api.router],
         access_tokens=access_tokens,
-        audit_log=audit_log,
-        tasks=[parking.run, pipeline.run],
+        errors=FacilityError,
+        not_found=(FacilityNotFoundError, ResidentNotFoundError),
     )
-    translate_errors(app, FacilityError, (FacilityNotFoundError, ResidentNotFoundError))
-    app.state.parking = parking
+    app.state.parking = parking  # a registration releases the admissions waiting for it (api.Waiting)
     return app

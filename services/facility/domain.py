@@ -81,6 +81,11 @@ def open_stay(stays: Sequence[Stay]) -> Stay | None:
     return next((s for s in stays if s.ended_on is None), None)
 
 
+def current_stay(stays: Sequence[Stay]) -> Stay:
+    """Where a resident is: their open stay, or their last one once discharged."""
+    return open_stay(stays) or max(stays, key=lambda s: s.started_on)
+
+
 def move(stays: Sequence[Stay], on: date, from_facility: str, to_facility: str) -> list[Stay] | None:
     """The stays after a move on `on`: the stay that covers the day ends, one at the new facility begins and lasts
     as long as the old one would have. None when the resident was not at `from_facility` that day."""
