@@ -23,7 +23,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.stream import Record
 from hoinhap import local
-from services.reporting.cache import channel
+from services.reporting.changes import channel
 from shared.database import psql_params
 from shared.events import all_topics, parse_event
 

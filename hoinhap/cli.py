@@ -221,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.command == "schemas":
         sys.exit(write_schemas(args.check))
     elif args.command == "reporting":
-        from services.reporting.rebuild import main as rebuild
+        from services.reporting.write.rebuild import main as rebuild
 
         sys.exit(rebuild())
     elif args.command == "facilities":

@@ -1,383 +1,53 @@
-"""Reporting's read API: indicators for a unit and a period against their targets, as JSON or CSV."""
+"""Reporting's one HTTP write: a plan target for an indicator, a unit and a period."""
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
-from datetime import date
-from functools import partial
-from typing import Annotated, Any, Literal
+from datetime import datetime
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from fastapi.responses import Response
+from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, Field
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.reporting import queries
-from services.reporting.cache import ReadCache
-from services.reporting.catalogue import CATALOGUE, COUNT_LABELS, Counts, Indicator
-from services.reporting.domain import Period, PeriodError, achievement_pct, parse_period
-from services.reporting.figures import Figure, figures
-from services.reporting.tables import (
-    CSV,
-    XLSX,
-    as_tables,
-    csv_response,
-    withheld_indicators,
-    withheld_parts,
-    xlsx_response,
-)
-from shared import units
-from shared.api import IsoDay
+from services.reporting import usecases
+from services.reporting.read.params import Sessions, checked_indicator, checked_period, checked_unit
+from shared.api import Text
 from shared.auth import CurrentPrincipal, require_unit
-from shared.runtime import session
 
 router = APIRouter(prefix="/v1", tags=["reporting"])
-Sessions = Annotated[async_sessionmaker[AsyncSession], Depends(session)]
-UnitParam = Annotated[str, Query(description="A ward (5 digits), a province (2 digits) or VN.", max_length=8)]
-PeriodParam = Annotated[
-    str,
-    Query(
-        description="YYYY, YYYY-Hn, YYYY-Qn, YYYY-MM, or START/END such as 2016/2020 or 2016-01/2020-09.", max_length=32
-    ),
-]
-FormatParam = Annotated[Literal["json", "csv"], Query(description="Response format.")]
-TableFormatParam = Annotated[Literal["json", "csv", "xlsx"], Query(description="Response format.")]
-LangParam = Annotated[Literal["en", "vi"], Query(description="Language of CSV column headers and labels.")]
-AsOfParam = Annotated[
-    IsoDay | None,
-    Query(description="Figures as they were known on this date (YYYY-MM-DD), by when agencies recorded events."),
-]
-SuppressParam = Annotated[
-    bool, Query(description="Withhold small counts (and the cells that would give them away) for publication.")
-]
 
 
-class Labels(BaseModel):
-    vi: str
-    en: str
-
-
-class IndicatorValue(BaseModel):
-    indicator_id: str
-    labels: Labels
-    counts: str = Field(description="episodes (lượt người), persons (người) or percent")
-    count_labels: Labels = Field(description="The unit of the count as agencies write it.")
-    unit: str
-    unit_name: str | None
-    period: str
-    as_of: date | None = Field(description="The knowledge date of the figures; null for everything known now.")
-    value: int | float | None = Field(description="null when withheld, or a rate with nothing to divide by.")
-    suppressed: bool = Field(default=False, description="True when the value is withheld as a small count.")
-    target: int | None = Field(description="Plan target for exactly this unit and period, if one was set.")
-    target_source_document: str | None = Field(description="The plan that set the target.")
-    achievement_pct: float | None = Field(description="value / target x 100, cut to 2 decimals as agencies do.")
-    previous_period: str
-    previous_value: int | float | None = Field(description="Value over the same-length period just before.")
-    change: int | float | None = Field(description="value - previous_value (tăng/giảm so với kỳ trước).")
-
-
-class IndicatorList(BaseModel):
-    unit: str
-    unit_name: str | None
-    period: str
-    as_of: date | None
-    indicators: list[IndicatorValue]
-
-
-def checked_unit(unit: str, field: str = "unit") -> str:
-    """A unit code the views know, or 400 saying what is wrong with the `field` that gave it (never echoing it)."""
-    if units.exists(unit):
-        return unit
-    if (successor := units.legacy_province(unit)) is not None:
-        detail = f"{field} is a province code from before 1 July 2025; it is now part of {successor}"
-    elif (ward := units.legacy_ward(unit)) is not None:
-        detail = f"{field} is a ward code from before 1 July 2025; it is now part of ward {ward}"
-    else:
-        detail = f"{field} is not VN, a current province code (2 digits) or a current ward code (5 digits)"
-    raise HTTPException(status.HTTP_400_BAD_REQUEST, detail)
-
-
-def checked_period(text: str) -> Period:
-    try:
-        return parse_period(text)
-    except PeriodError as error:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from None
-
-
-def checked_indicator(indicator_id: str) -> Indicator:
-    indicator = CATALOGUE.get(indicator_id)
-    if indicator is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no indicator has that indicator_id; see GET /v1/catalogue")
-    return indicator
-
-
-def read_cache(request: Request) -> ReadCache:
-    cache: ReadCache = request.app.state.read_cache
-    return cache
-
-
-JSON = "application/json"
-
-
-def threshold(request: Request) -> int:
-    value: int = request.app.state.suppression_threshold
-    return value
-
-
-def _subtract(a: Figure, b: Figure) -> Figure:
-    if a is None or b is None:
-        return None
-    return round(a - b, 2) if isinstance(a, float) or isinstance(b, float) else a - b
-
-
-@dataclass(frozen=True)
-class UnitFigures:
-    """Every indicator of one unit and period, the period before, the targets, and the cells withheld."""
-
-    current: dict[str, Figure]
-    previous: dict[str, Figure]
-    targets: dict[str, queries.Target]
-    hidden: set[str]
-    hidden_before: set[str]
-
-
-async def unit_figures(
-    sessions: async_sessionmaker[AsyncSession],
-    unit: str,
-    period: Period,
-    as_of: date | None,
-    suppress_below: int | None,
-) -> UnitFigures:
-    everything = list(CATALOGUE.values())
-    async with sessions() as s:
-        current = (await figures(s, everything, [unit], period, as_of))[unit]
-        previous = (await figures(s, everything, [unit], period.previous(), as_of))[unit]
-        targets = await queries.get_targets(s, list(CATALOGUE), unit, str(period), as_of)
-    return UnitFigures(
-        current,
-        previous,
-        targets,
-        withheld_indicators(current, suppress_below) if suppress_below else set(),
-        withheld_indicators(previous, suppress_below) if suppress_below else set(),
+class TargetIn(BaseModel):
+    indicator_id: str = Field(max_length=80, description="An indicator of the catalogue that takes targets.")
+    unit: str = Field(max_length=8, description="A ward, a province or VN.")
+    period: str = Field(max_length=32, description="The plan period, e.g. 2016/2020 or 2024-H1.")
+    value: int = Field(ge=0, le=10**9, description="The target count.")
+    source_document: Text = Field(
+        min_length=1, max_length=300, description='The plan that sets it, e.g. "Kế hoạch số 1009/KH-UBND".'
     )
 
 
-async def indicator_values(
-    sessions: async_sessionmaker[AsyncSession],
-    cache: ReadCache,
-    indicators: list[Indicator],
-    unit: str,
-    period: Period,
-    as_of: date | None,
-    suppress_below: int | None,
-) -> list[IndicatorValue]:
-    """The indicators of one unit and period with targets and the previous period; withheld cells are null. The
-    figures of every indicator are read once for all the reads of that unit and period (they cost about what one
-    indicator's do), until the views change."""
-    compute = partial(unit_figures, sessions, unit, period, as_of, suppress_below)
-    found = await cache.computed(("figures", unit, str(period), as_of, suppress_below), compute)
-    values = []
-    for i in indicators:
-        value = None if i.id in found.hidden else found.current[i.id]
-        before = None if i.id in found.hidden_before else found.previous[i.id]
-        target = found.targets.get(i.id)
-        values.append(
-            IndicatorValue(
-                indicator_id=i.id,
-                labels=Labels(vi=i.label_vi, en=i.label_en),
-                counts=i.counts,
-                count_labels=Labels(vi=COUNT_LABELS[i.counts][0], en=COUNT_LABELS[i.counts][1]),
-                unit=unit,
-                unit_name=units.name(unit),
-                period=str(period),
-                as_of=as_of,
-                value=value,
-                suppressed=i.id in found.hidden,
-                target=None if target is None else target.value,
-                target_source_document=None if target is None else target.source_document,
-                achievement_pct=achievement_pct(int(value), target.value)
-                if target is not None and isinstance(value, int)
-                else None,
-                previous_period=str(period.previous()),
-                previous_value=before,
-                change=_subtract(value, before),
-            )
-        )
-    return values
+class TargetOut(TargetIn):
+    set_at: datetime
 
 
-INDICATOR_COLUMNS = (
-    "indicator_id",
-    "label",
-    "unit",
-    "period",
-    "value",
-    "target",
-    "achievement_pct",
-    "previous_period",
-    "previous_value",
-    "change",
-    "counts",
-    "unit_name",
-    "as_of",
-    "source_document",
+@router.put(
+    "/targets",
+    response_model=TargetOut,
+    responses={400: {}, 403: {}, 404: {}},
+    summary="Set a plan target for an indicator, a unit and a period (a new version; earlier ones stay for as_of)",
 )
-
-
-def _rows(values: list[IndicatorValue], lang: str) -> list[dict[str, Any]]:
-    return [
-        v.model_dump()
-        | {
-            "label": v.labels.vi if lang == "vi" else v.labels.en,
-            "counts": v.count_labels.vi if lang == "vi" else v.counts,
-            "source_document": v.target_source_document,
-        }
-        for v in values
-    ]
-
-
-def _csv(values: list[IndicatorValue], lang: str) -> Response:
-    return csv_response(INDICATOR_COLUMNS, _rows(values, lang), lang)
-
-
-@router.get(
-    "/indicators",
-    response_model=IndicatorList,
-    responses={200: as_tables(CSV, XLSX), 400: {}, 403: {}},
-    summary="Every indicator for a unit and a period",
-)
-async def list_indicators(
-    principal: CurrentPrincipal,
-    sessions: Sessions,
-    request: Request,
-    unit: UnitParam,
-    period: PeriodParam,
-    format: TableFormatParam = "json",
-    lang: LangParam = "en",
-    as_of: AsOfParam = None,
-    suppress: SuppressParam = False,
-) -> IndicatorList | Response:
-    require_unit(principal, checked_unit(unit))
-    parsed = checked_period(period)
-    cut = threshold(request) if suppress else None
-    cache = read_cache(request)
-    version, started = cache.version, time.monotonic()
-    values = await indicator_values(sessions, cache, list(CATALOGUE.values()), unit, parsed, as_of, cut)
-    if format == "csv":
-        return _csv(values, lang)
-    if format == "xlsx":
-        return xlsx_response(INDICATOR_COLUMNS, _rows(values, lang), lang, f"hoinhap-{unit}-{parsed}")
-    listed = IndicatorList(unit=unit, unit_name=units.name(unit), period=str(parsed), as_of=as_of, indicators=values)
-    body = listed.model_dump_json().encode()
-    cache.put(version, started, request, body, unit)
-    return Response(body, media_type=JSON)
-
-
-@router.get(
-    "/indicators/{indicator_id}",
-    response_model=IndicatorValue,
-    responses={200: as_tables(CSV), 400: {}, 403: {}, 404: {}},
-    summary="One indicator for a unit and a period",
-)
-async def get_indicator(
-    indicator_id: str,
-    principal: CurrentPrincipal,
-    sessions: Sessions,
-    request: Request,
-    unit: UnitParam,
-    period: PeriodParam,
-    format: FormatParam = "json",
-    lang: LangParam = "en",
-    as_of: AsOfParam = None,
-    suppress: SuppressParam = False,
-) -> IndicatorValue | Response:
-    indicator = checked_indicator(indicator_id)
-    require_unit(principal, checked_unit(unit))
-    parsed = checked_period(period)
-    cut = threshold(request) if suppress else None
-    cache = read_cache(request)
-    version, started = cache.version, time.monotonic()
-    [value] = await indicator_values(sessions, cache, [indicator], unit, parsed, as_of, cut)
-    if format == "csv":
-        return _csv([value], lang)
-    body = value.model_dump_json().encode()
-    cache.put(version, started, request, body, unit)
-    return Response(body, media_type=JSON)
-
-
-class UnitValue(BaseModel):
-    unit: str
-    unit_name: str | None
-    value: int | float | None
-    suppressed: bool = False
-
-
-class Breakdown(BaseModel):
-    indicator_id: str
-    labels: Labels
-    counts: str
-    period: str
-    as_of: date | None
-    total: UnitValue = Field(description="The unit asked for.")
-    parts: list[UnitValue] = Field(description="Its provinces (under VN) or wards (under a province).")
-
-
-@router.get(
-    "/indicators/{indicator_id}/units",
-    response_model=Breakdown,
-    responses={200: as_tables(CSV), 400: {}, 403: {}, 404: {}},
-    summary="One indicator for a unit and each of its provinces or wards",
-)
-async def get_breakdown(
-    indicator_id: str,
-    principal: CurrentPrincipal,
-    sessions: Sessions,
-    request: Request,
-    unit: UnitParam,
-    period: PeriodParam,
-    format: FormatParam = "json",
-    lang: LangParam = "en",
-    as_of: AsOfParam = None,
-    suppress: SuppressParam = False,
-) -> Breakdown | Response:
-    indicator = checked_indicator(indicator_id)
-    require_unit(principal, checked_unit(unit))
-    if units.is_ward(unit):
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "unit is a ward: it has no smaller units")
-    parsed = checked_period(period)
-    children = sorted(units.provinces()) if unit == units.COUNTRY else units.wards_of(unit)
-    cache = read_cache(request)
-    version, started = cache.version, time.monotonic()
-    async with sessions() as s:
-        total = (await figures(s, [indicator], [unit], parsed, as_of))[unit][indicator.id]
-        parts = {u: v[indicator.id] for u, v in (await figures(s, [indicator], children, parsed, as_of)).items()}
-    hidden: set[str] = set()
-    if suppress and indicator.counts != Counts.PERCENT:
-        counts = {u: int(v or 0) for u, v in parts.items()}
-        hidden = withheld_parts(unit, counts, int(total or 0), threshold(request))
-    elif suppress:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"{indicator_id} is a rate; suppression applies to counts")
-
-    def cell(code: str, value: Figure) -> UnitValue:
-        return UnitValue(
-            unit=code, unit_name=units.name(code), value=None if code in hidden else value, suppressed=code in hidden
-        )
-
-    table = Breakdown(
-        indicator_id=indicator.id,
-        labels=Labels(vi=indicator.label_vi, en=indicator.label_en),
-        counts=indicator.counts,
-        period=str(parsed),
-        as_of=as_of,
-        total=cell(unit, total),
-        parts=[cell(u, parts[u]) for u in children],
+async def put_target(body: TargetIn, principal: CurrentPrincipal, sessions: Sessions, request: Request) -> TargetOut:
+    indicator = checked_indicator(body.indicator_id)
+    if not indicator.targets:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"{indicator.id} is not planned: targets do not apply to it")
+    require_unit(principal, checked_unit(body.unit))
+    stored = body.model_copy(update={"period": str(checked_period(body.period))})
+    state = request.app.state
+    set_at = await usecases.set_target(
+        sessions,
+        usecases.PlanTarget(**stored.model_dump()),
+        principal,
+        audit_log=state.access.audit_log,
+        schema=state.runtime.settings.db_schema,
+        cache=state.read_cache,
     )
-    if format == "csv":
-        rows = [
-            c.model_dump() | {"indicator_id": indicator.id, "period": str(parsed)} for c in [table.total, *table.parts]
-        ]
-        return csv_response(("indicator_id", "unit", "unit_name", "period", "value", "suppressed"), rows, lang)
-    body = table.model_dump_json().encode()
-    cache.put(version, started, request, body, unit)
-    return Response(body, media_type=JSON)
+    return TargetOut(**stored.model_dump(), set_at=set_at)

@@ -6,9 +6,10 @@ from functools import partial
 
 from fastapi import FastAPI
 
-from services.reporting import api, api_census, api_dashboard, api_targets, handlers
-from services.reporting.cache import CachedReads, ReadCache, listen
+from services.reporting import api, handlers
 from services.reporting.models import access_tokens, audit_log, outbox
+from services.reporting.read import census, indicators, reference
+from services.reporting.read.cache import CachedReads, ReadCache, listen
 from services.reporting.settings import MIGRATIONS, Settings
 from shared.runtime import build_runtime, create_service_app
 
@@ -25,7 +26,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Materialised indicator views built from the five event types (and aftercare's intake), "
         "read over HTTP as JSON or CSV: indicators against plan targets, census by modality, discharges.",
         migrations=MIGRATIONS,
-        routers=[api.router, api_census.router, api_targets.router, api_dashboard.router],
+        routers=[indicators.router, census.router, api.router, reference.router],
         access_tokens=access_tokens,
         audit_log=audit_log,
         tasks=[pipeline.run, partial(listen, settings.database_url.get_secret_value(), settings.db_schema, cache)],

@@ -11,6 +11,9 @@ from decimal import ROUND_DOWN, Decimal
 #: Vietnam's clock (UTC+7, no daylight saving): an event's `time` becomes the date agencies knew it on.
 VIETNAM = timezone(timedelta(hours=7))
 
+#: An indicator's value for a unit and period: a count, a rate, or None (withheld, or a rate of nothing).
+Figure = int | float | None
+
 
 class PeriodError(ValueError):
     """A period that is not one of YYYY, YYYY-Hn, YYYY-Qn, YYYY-MM, or START/END of those."""

@@ -15,7 +15,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from hoinhap import local
-from services.reporting.cache import channel
+from services.reporting.changes import channel
 from services.reporting.models import DAILY_FIGURES, column_of
 from shared.database import psql_params
 from shared.events import new_event, serialize, topic_of

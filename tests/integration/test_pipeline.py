@@ -16,8 +16,8 @@ from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from services.reporting import handlers
-from services.reporting.cache import ReadCache
 from services.reporting.models import outbox
+from services.reporting.read.cache import ReadCache
 from services.reporting.settings import Settings
 from shared.consumer import Applied
 from shared.database import sessions

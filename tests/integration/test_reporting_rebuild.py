@@ -14,13 +14,14 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from sqlalchemy import text
 
-from services.reporting.cache import channel
 from services.reporting.catalogue import CATALOGUE
-from services.reporting.db import consumer_sessions
+from services.reporting.changes import channel
 from services.reporting.domain import parse_period
-from services.reporting.figures import figures
-from services.reporting.rebuild import Progress, Rebuild
+from services.reporting.read.figures import figures
 from services.reporting.settings import Settings
+from services.reporting.write.db import consumer_sessions
+from services.reporting.write.rebuild import Rebuild
+from services.reporting.write.replay import Progress
 from shared.database import create_engine, psql_params, sessions
 from shared.events import Event, new_event, serialize, topic_of
 from shared.kafka import ensure_topics

@@ -13,12 +13,13 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from services.reporting import queries
+from services.reporting import handlers
 from services.reporting.catalogue import CATALOGUE, COUNTERS
 from services.reporting.domain import known_on, median, parse_period
-from services.reporting.figures import figures
 from services.reporting.models import DAILY_FIGURES, REBUILT, column_of
-from services.reporting.projections import apply_events
+from services.reporting.read import queries
+from services.reporting.read.figures import figures
+from shared.consumer import Applied
 from shared.database import create_engine, migrate, sessions
 from shared.events import Event
 from tests.infra import Infra
@@ -54,10 +55,13 @@ async def _empty(engine: AsyncEngine) -> None:
 
 
 async def deliver(db: async_sessionmaker[AsyncSession], batches: list[list[Event]]) -> None:
-    """What the service's consumer does with each batch: apply (which finds duplicates itself), commit."""
+    """What the service's consumer does with each batch: its handler (which finds duplicates itself), the rest of
+    the handler's work if it left some for later, commit."""
     for batch in batches:
         async with db.begin() as session:
-            await apply_events(session, batch)
+            applied = await handlers.on_events(session, batch, schema="prop")  # a channel no reader hears
+            if isinstance(applied, Applied):
+                await applied.rest()
 
 
 #: A row of `daily_totals` that adds something: not all zeros, as a +1 and a -1 in different batches leave one.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.reporting.projections import unknown_unit
+from services.reporting.write.projections import unknown_unit
 from shared import units
 from tests.builders import an_admission, an_event
 

@@ -8,7 +8,8 @@ import time
 import pytest
 from starlette.requests import Request
 
-from services.reporting.cache import ReadCache, channel
+from services.reporting.changes import channel
+from services.reporting.read.cache import ReadCache
 
 
 def test_every_schema_gets_a_channel_postgresql_accepts_and_its_own() -> None:

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from services.reporting.rebuild import exit_with_parent
+from services.reporting.write.processes import exit_with_parent
 
 #: A parent, spawned as the rebuild spawns its replaying processes, whose child only waits: the parent prints the
 #: child's pid and sleeps until killed.

@@ -8,7 +8,7 @@ import pytest
 
 from services.reporting.catalogue import CATALOGUE, COUNTERS, Counts, Kind, groups
 from services.reporting.domain import Group, achievement_pct, known_on, median, percentage, suppress
-from services.reporting.tables import withheld_indicators
+from services.reporting.read.tables import withheld_indicators
 from shared.events import Modality
 
 

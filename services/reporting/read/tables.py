@@ -11,9 +11,7 @@ import xlsxwriter
 from fastapi.responses import Response
 
 from services.reporting.catalogue import CATALOGUE, Counts, Kind, groups
-from services.reporting.domain import Group, suppress
-
-Figure = int | float | None
+from services.reporting.domain import Figure, Group, suppress
 
 #: Column id -> (English, Vietnamese) header, for `lang=vi`.
 HEADERS: dict[str, tuple[str, str]] = {

@@ -1,17 +1,18 @@
-"""The catalogue's figures for units and a period: counters read, sums and ratios worked out, persons counted."""
+"""The catalogue's figures for units and a period: counters read, sums and ratios worked out, persons counted; and
+what a read of one unit and period shows (the period before, the targets, the cells withheld)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.reporting import queries
 from services.reporting.catalogue import CATALOGUE, Indicator, Kind
-from services.reporting.domain import Period, percentage
-
-Figure = int | float | None
+from services.reporting.domain import Figure, Period, percentage
+from services.reporting.read import queries
+from services.reporting.read.tables import withheld_indicators
 
 
 def _needed_counters(indicators: Sequence[Indicator]) -> set[str]:
@@ -54,3 +55,37 @@ async def figures(
         distinct = {Kind.PERSONS.value: persons.get(unit, 0), Kind.FIRST_TIME.value: firsts.get(unit, 0)}
         result[unit] = {i.id: _evaluate(i, counters.get(unit, {}), distinct) for i in indicators}
     return result
+
+
+@dataclass(frozen=True)
+class UnitFigures:
+    """Every indicator of one unit and period, the period before, the targets, and the cells withheld."""
+
+    current: dict[str, Figure]
+    previous: dict[str, Figure]
+    targets: dict[str, queries.Target]
+    hidden: set[str]
+    hidden_before: set[str]
+
+
+async def unit_figures(
+    sessions: async_sessionmaker[AsyncSession],
+    unit: str,
+    period: Period,
+    as_of: date | None,
+    suppress_below: int | None,
+) -> UnitFigures:
+    """Every indicator of `unit` over `period` and the period before, with targets; with `suppress_below`, the cells
+    to withhold."""
+    everything = list(CATALOGUE.values())
+    async with sessions() as s:
+        current = (await figures(s, everything, [unit], period, as_of))[unit]
+        previous = (await figures(s, everything, [unit], period.previous(), as_of))[unit]
+        targets = await queries.get_targets(s, list(CATALOGUE), unit, str(period), as_of)
+    return UnitFigures(
+        current,
+        previous,
+        targets,
+        withheld_indicators(current, suppress_below) if suppress_below else set(),
+        withheld_indicators(previous, suppress_below) if suppress_below else set(),
+    )

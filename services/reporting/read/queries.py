@@ -215,17 +215,3 @@ async def get_targets(
         {"ids": list(ids), "unit": unit, "period": period, "until": until},
     )
     return {i: Target(int(v), s, at) for i, v, s, at in rows.all()}
-
-
-async def put_target(session: AsyncSession, row: dict[str, Any]) -> datetime:
-    """Record a new version of a target; returns when it was set."""
-    set_at: datetime = (
-        await session.execute(
-            text(
-                "INSERT INTO targets (indicator_id, unit, period, value, source_document, agency) "
-                "VALUES (:indicator_id, :unit, :period, :value, :source_document, :agency) RETURNING set_at"
-            ),
-            row,
-        )
-    ).scalar_one()
-    return set_at

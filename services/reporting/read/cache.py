@@ -1,9 +1,9 @@
 """Rendered reads kept until the views change, and served again before routing.
 
 Every transaction that changes what a read shows (a batch applied, a target set, a rebuild's swap) sends a NOTIFY on
-the schema's channel (`views_changed`); each reporting process LISTENs on it (`listen`) and empties its cache when
-told, on commit, so another replica's batches or a rebuild show here as soon as they show in the tables. While that
-connection is down the cache keeps nothing. `seconds` bounds an entry's age all the same.
+the schema's channel (`changes.views_changed`); each reporting process LISTENs on it (`listen`) and empties its
+cache when told, on commit, so another replica's batches or a rebuild show here as soon as they show in the tables.
+While that connection is down the cache keeps nothing. `seconds` bounds an entry's age all the same.
 
 A read found here (`CachedReads`) is answered before FastAPI routes it, to a caller the full path would answer the
 same: the token is resolved as the full path resolves it and must cover the read's unit; anything else (no entry, no
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable
@@ -23,11 +22,10 @@ from functools import partial
 from typing import Any, TypeVar
 
 import asyncpg
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from services.reporting.changes import channel
 from shared.auth import Authenticate
 from shared.database import psql_params
 
@@ -137,17 +135,6 @@ async def _may_see(authenticate: Authenticate, scope: Scope, unit: str) -> bool:
             principal = await authenticate(token)
             return principal is not None and principal.covers(unit)
     return False
-
-
-def channel(schema: str) -> str:
-    """The NOTIFY channel of a schema's views: an identifier, so at most 63 bytes (a long schema name is hashed)."""
-    name = f"hoinhap_views_{schema}"
-    return name if len(name.encode()) <= 63 else f"hoinhap_views_{hashlib.sha256(schema.encode()).hexdigest()[:40]}"
-
-
-async def views_changed(db: AsyncSession | AsyncConnection, schema: str) -> None:
-    """Tell every reporting process, when this transaction commits, that reads of `schema` may have changed."""
-    await db.execute(text("SELECT pg_notify(:channel, '')"), {"channel": channel(schema)})
 
 
 async def listen(database_url: str, schema: str, cache: ReadCache, check_seconds: float = 5.0) -> None:

@@ -1,4 +1,4 @@
-"""Reporting's read API for episodes: residents on a date (census) and discharges with length of stay."""
+"""Reporting's episode routes: residents on a date (census) and discharges with length of stay."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from services.reporting import queries
-from services.reporting.api import (
+from services.reporting.catalogue import CENSUS_LABELS, OUTCOME_LABELS
+from services.reporting.domain import percentage
+from services.reporting.read import queries
+from services.reporting.read.params import (
     AsOfParam,
     FormatParam,
     Labels,
@@ -22,16 +24,13 @@ from services.reporting.api import (
     checked_unit,
     threshold,
 )
-from services.reporting.catalogue import CENSUS_LABELS, OUTCOME_LABELS
-from services.reporting.domain import percentage
-from services.reporting.tables import CSV, as_tables, csv_response, withheld_parts
+from services.reporting.read.tables import CSV, as_tables, csv_response, withheld_parts
 from shared import units
 from shared.api import IsoDay
 from shared.auth import CurrentPrincipal, Principal, require_unit
 from shared.events import Modality, Outcome
 
 router = APIRouter(prefix="/v1", tags=["reporting"])
-FACILITY_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
 TOTAL = "total"
 
 

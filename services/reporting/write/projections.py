@@ -20,16 +20,13 @@ costs about the same whatever its width), so this is what sets the consumer's sp
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from typing import Any
+from datetime import UTC, datetime
 
-import asyncpg
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.domain import known_on
-from services.reporting.models import DAILY_FIGURES, column_of
+from services.reporting.write import db
+from services.reporting.write.contributions import Contributions
 from shared import units
 from shared.events import (
     AdmittedEvent,
@@ -37,10 +34,7 @@ from shared.events import (
     CompletedEvent,
     EmployedEvent,
     Event,
-    Modality,
-    Outcome,
     RelapsedEvent,
-    Substance,
     TransferredEvent,
 )
 from shared.inbox import claim
@@ -110,96 +104,27 @@ def _ward(code: str) -> str:
     return ward
 
 
-RowKey = tuple[str, date, date]  # unit, day, known_on
-#: A row is its key then its figures, as `daily_totals` has them: ready to be copied as it is.
-_KEY = 3
-_POSITION = {figure: _KEY + n for n, figure in enumerate(DAILY_FIGURES)}
-_ZEROS = [0] * len(DAILY_FIGURES)
-
-
-@dataclass
-class Contributions:
-    """What one batch adds to `daily_totals`: a row (unit, day, known date, then the figures in `DAILY_FIGURES` order)
-    per unit, day and known date, each figure counted in its ward, its province and VN at once."""
-
-    rows: dict[RowKey, list[Any]] = field(default_factory=dict)
-
-    def _levels(self, ward: str, day: date, known: date) -> list[list[Any]]:
-        levels = []
-        for unit in units.rollup(ward):
-            row = self.rows.get((unit, day, known))
-            if row is None:
-                row = self.rows[(unit, day, known)] = [unit, day, known, *_ZEROS]
-            levels.append(row)
-        return levels
-
-    def split(self, parts: int) -> list[Contributions]:
-        """Disjoint shares of the rows, to be written on as many connections at once without waiting on each other's
-        row locks."""
-        shares = [Contributions() for _ in range(parts)]
-        for key, values in self.rows.items():
-            shares[hash(key) % parts].rows[key] = values
-        return shares
-
-    def count(self, figure: str, ward: str, day: date, known: date) -> None:
-        position = _POSITION[figure]
-        for row in self._levels(ward, day, known):
-            row[position] += 1
-
-    def admission(self, ward: str, day: date, known: date, modality: str, substance: str) -> None:
-        added = _ADMISSION[modality, substance]
-        for values in self._levels(ward, day, known):
-            for position in added:
-                values[position] += 1
-
-    def discharge(self, ward: str, day: date, known: date, modality: str, outcome: str, vocational: bool) -> None:
-        """An episode whose admission and end are both known now; `known`: the later of the two dates."""
-        added = _DISCHARGE[modality, outcome, vocational]
-        resident = _POSITION[f"residents.{modality}"]
-        for values in self._levels(ward, day, known):
-            for position in added:
-                values[position] += 1
-            values[resident] -= 1
-
-
-#: The figures an admission adds to, by modality and primary substance.
-_ADMISSION = {
-    (m.value, s.value): (
-        _POSITION[f"admissions.{m}"],
-        _POSITION[f"admissions.primary_{s}"],
-        _POSITION[f"residents.{m}"],
-    )
-    for m in Modality
-    for s in Substance
-}
-#: The figures a discharge adds to, by modality, outcome and vocational training (besides one resident less).
-_DISCHARGE = {
-    (m.value, o.value, vocational): (
-        _POSITION[f"discharges.{m}"],
-        _POSITION[f"discharges.outcome_{o}"],
-        *((_POSITION[f"completions.{m}"],) if o == Outcome.COMPLETED else ()),
-        *((_POSITION["vocational_trained"],) if o == Outcome.COMPLETED and vocational else ()),
-    )
-    for m in Modality
-    for o in Outcome
-    for vocational in (False, True)
-}
-
-
-async def apply_events(session: AsyncSession, events: list[Event]) -> list[Event]:
-    """Apply a batch to every view, in one transaction that the caller commits; returns the events applied (the
-    others were applied before, or are a second admission or end of an episode)."""
-    applied, contributions = await apply_facts(session, events)
-    await write_totals(session, contributions)
-    return applied
-
-
 async def apply_facts(
     session: AsyncSession, events: list[Event], into: Contributions | None = None
 ) -> tuple[list[Event], Contributions]:
-    """The first half of `apply_events`: the facts written, and what the applied events add to the totals (added to
-    `into` when given, as a rebuild sums many batches)."""
+    """Write a batch's facts; returns the events applied (the others were applied before, or are a second
+    admission or end of an episode) and what they add to the totals (added to `into` when given, as a rebuild sums
+    many batches)."""
     contributions = Contributions() if into is None else into
+    admitted, completed, moved, additive = _by_kind(events)
+    applied = await _admit(session, admitted, contributions)
+    applied += await _end(session, completed, contributions)
+    applied += await _transfer(session, moved)
+    for event in await claim(session, additive):
+        _count_additive(event, contributions)
+        applied.append(event)
+    return applied, contributions
+
+
+def _by_kind(
+    events: list[Event],
+) -> tuple[list[AdmittedEvent], list[CompletedEvent], list[TransferredEvent], list[Event]]:
+    """A batch's events by what they write, the first of each episode's admission or end (or of an event id)."""
     admitted: dict[str, AdmittedEvent] = {}
     completed: dict[str, CompletedEvent] = {}
     moved: dict[str, TransferredEvent] = {}
@@ -213,13 +138,7 @@ async def apply_facts(
             moved.setdefault(event.id, event)
         elif type(event) in _ADDITIVE:
             additive.setdefault(event.id, event)
-    applied = await _admit(session, list(admitted.values()), contributions)
-    applied += await _end(session, list(completed.values()), contributions)
-    applied += await _transfer(session, list(moved.values()))
-    for event in await claim(session, list(additive.values())):
-        _count_additive(event, contributions)
-        applied.append(event)
-    return applied, contributions
+    return list(admitted.values()), list(completed.values()), list(moved.values()), list(additive.values())
 
 
 _ADDITIVE = (RelapsedEvent, EmployedEvent, AftercareOpenedEvent)
@@ -235,28 +154,8 @@ def _count_additive(event: Event, into: Contributions) -> None:
         into.count("aftercare_intake", _ward(event.data.unit), event.data.opened_on, known)
 
 
-_ADMIT = """
-    INSERT INTO episodes AS e (episode_id, subject, ward, province, modality, facility_id, admitted_on, admitted_known)
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::date[],
-                         $8::date[])
-    ON CONFLICT (episode_id) DO UPDATE SET
-        subject = EXCLUDED.subject, ward = EXCLUDED.ward, province = EXCLUDED.province,
-        modality = EXCLUDED.modality, facility_id = EXCLUDED.facility_id,
-        admitted_on = EXCLUDED.admitted_on, admitted_known = EXCLUDED.admitted_known
-    WHERE e.admitted_on IS NULL
-    RETURNING e.episode_id, e.completed_on, e.outcome, e.vocational, e.completed_known
-"""
-
-
-async def _driver(session: AsyncSession) -> asyncpg.Connection:
-    """The asyncpg connection under a session's transaction: the statements run once per batch for every event
-    take their parameters as arrays and give back plain records, with nothing to do per event in between."""
-    connection = (await (await session.connection()).get_raw_connection()).driver_connection
-    assert connection is not None  # an open asyncpg connection
-    return connection
-
-
 async def _admit(session: AsyncSession, events: Sequence[AdmittedEvent], into: Contributions) -> list[Event]:
+    """Admissions add their figures; one whose episode had ended already adds the discharge as well."""
     if not events:
         return []
     ordered = sorted(events, key=_episode_id)  # one lock order for every replica
@@ -265,8 +164,8 @@ async def _admit(session: AsyncSession, events: Sequence[AdmittedEvent], into: C
     modalities = [e.data.modality.value for e in ordered]
     days = [e.data.admitted_on for e in ordered]
     known = [known_on(e.time) for e in ordered]
-    done = await (await _driver(session)).fetch(
-        _ADMIT,
+    done = await db.upsert_admissions(
+        session,
         ids,
         [e.subject for e in ordered],
         wards,
@@ -288,18 +187,8 @@ async def _admit(session: AsyncSession, events: Sequence[AdmittedEvent], into: C
     return applied
 
 
-_END = """
-    INSERT INTO episodes AS e (episode_id, completed_on, outcome, vocational, completed_known)
-    SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::boolean[], $5::date[])
-    ON CONFLICT (episode_id) DO UPDATE SET
-        completed_on = EXCLUDED.completed_on, outcome = EXCLUDED.outcome, vocational = EXCLUDED.vocational,
-        completed_known = EXCLUDED.completed_known
-    WHERE e.completed_on IS NULL
-    RETURNING e.episode_id, e.ward, e.modality, e.admitted_on, e.admitted_known
-"""
-
-
 async def _end(session: AsyncSession, events: Sequence[CompletedEvent], into: Contributions) -> list[Event]:
+    """Ends whose episode's admission is known add the discharge; the others wait for it."""
     if not events:
         return []
     ordered = sorted(events, key=_episode_id)
@@ -308,7 +197,7 @@ async def _end(session: AsyncSession, events: Sequence[CompletedEvent], into: Co
     outcomes = [e.data.outcome.value for e in ordered]
     vocational = [e.data.vocational_training is not None for e in ordered]
     known = [known_on(e.time) for e in ordered]
-    done = await (await _driver(session)).fetch(_END, ids, days, outcomes, vocational, known)
+    done = await db.upsert_ends(session, ids, days, outcomes, vocational, known)
     at = {episode: n for n, episode in enumerate(ids)}
     applied: list[Event] = []
     for episode, ward, modality, admitted_on, admitted_known in done:
@@ -323,66 +212,12 @@ def _episode_id(event: AdmittedEvent | CompletedEvent) -> str:
     return event.data.episode_id
 
 
-_TRANSFER = text(
-    """
-    INSERT INTO transfers (event_id, episode_id, transferred_on, from_facility_id, to_facility_id, known_on)
-    SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:episodes AS text[]), CAST(:days AS date[]),
-                         CAST(:froms AS text[]), CAST(:tos AS text[]), CAST(:known AS date[]))
-    ON CONFLICT (event_id) DO NOTHING
-    RETURNING event_id
-    """
-)
-
-
 async def _transfer(session: AsyncSession, events: Sequence[TransferredEvent]) -> list[Event]:
+    """Transfers add to no total: each is a fact of its own, keyed by its event id."""
     if not events:
         return []
     ordered = sorted(events, key=lambda e: e.id)
-    result = await session.execute(
-        _TRANSFER,
-        {
-            "ids": [e.id for e in ordered],
-            "episodes": [e.data.episode_id for e in ordered],
-            "days": [e.data.transferred_on for e in ordered],
-            "froms": [e.data.from_facility_id for e in ordered],
-            "tos": [e.data.to_facility_id for e in ordered],
-            "known": [known_on(e.time) for e in ordered],
-        },
-    )
-    written = set(result.scalars())
-    return [e for e in ordered if e.id in written]
-
-
-_COLUMNS = [column_of(figure) for figure in DAILY_FIGURES]
-#: A batch's rows go to a table of the connection's own by COPY (several times cheaper than as array parameters,
-#: which PostgreSQL receives element by element, zeros included), then into the view in one statement.
-_BATCH_TABLE = text("CREATE TEMPORARY TABLE IF NOT EXISTS daily_batch (LIKE daily_totals) ON COMMIT DELETE ROWS")
-_TOTALS = text(
-    f"""
-    INSERT INTO daily_totals AS t SELECT * FROM daily_batch ORDER BY unit, day, known_on
-    ON CONFLICT (unit, day, known_on) DO UPDATE SET {", ".join(f"{c} = t.{c} + EXCLUDED.{c}" for c in _COLUMNS)}
-    """  # noqa: S608 - the columns are the catalogue's own
-)
-
-
-async def write_totals(session: AsyncSession, totals: Contributions) -> None:
-    """Add a batch's rows to the views: `stage_totals`, then `merge_totals`."""
-    if not totals.rows:
-        return
-    await stage_totals(session, totals)
-    await merge_totals(session)
-
-
-async def stage_totals(session: AsyncSession, totals: Contributions) -> None:
-    """Copy a batch's rows into the transaction's own table (no other transaction sees it or waits on it)."""
-    await session.execute(_BATCH_TABLE)
-    await (await _driver(session)).copy_records_to_table("daily_batch", records=totals.rows.values())
-
-
-async def merge_totals(session: AsyncSession) -> None:
-    """Add the staged rows to the views in one statement, in key order: one lock order for every replica, so no
-    deadlocks between them. (A row that a +1 and a -1 of one batch left at zero adds nothing.)"""
-    await session.execute(_TOTALS)
+    return await db.insert_transfers(session, ordered, [known_on(e.time) for e in ordered])
 
 
 def mark_fresh(metrics: Metrics, applied: list[Event]) -> None:
