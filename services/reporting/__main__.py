@@ -1,5 +1,7 @@
 """`python -m services.reporting` runs the reporting service."""
 
-from hoinhap.cli import main
+from services.reporting.app import create_app
+from services.reporting.settings import Settings
+from shared.runtime import serve
 
-main(["run", "reporting"])
+serve(create_app, Settings())

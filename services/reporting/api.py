@@ -8,8 +8,8 @@ from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
 from services.reporting import usecases
-from services.reporting.read.params import Sessions, checked_indicator, checked_period, checked_unit
-from shared.api import Text
+from services.reporting.read.params import checked_indicator, checked_period, checked_unit
+from shared.api import Text, Writes
 from shared.auth import CurrentPrincipal, require_unit
 
 router = APIRouter(prefix="/v1", tags=["reporting"])
@@ -35,19 +35,14 @@ class TargetOut(TargetIn):
     responses={400: {}, 403: {}, 404: {}},
     summary="Set a plan target for an indicator, a unit and a period (a new version; earlier ones stay for as_of)",
 )
-async def put_target(body: TargetIn, principal: CurrentPrincipal, sessions: Sessions, request: Request) -> TargetOut:
+async def put_target(body: TargetIn, principal: CurrentPrincipal, work: Writes, request: Request) -> TargetOut:
     indicator = checked_indicator(body.indicator_id)
     if not indicator.targets:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"{indicator.id} is not planned: targets do not apply to it")
     require_unit(principal, checked_unit(body.unit))
     stored = body.model_copy(update={"period": str(checked_period(body.period))})
-    state = request.app.state
-    set_at = await usecases.set_target(
-        sessions,
-        usecases.PlanTarget(**stored.model_dump()),
-        principal,
-        audit_log=state.access.audit_log,
-        schema=state.runtime.settings.db_schema,
-        cache=state.read_cache,
-    )
+    target = usecases.PlanTarget(**stored.model_dump())
+    async with work() as uow:
+        set_at = await usecases.set_target(uow, principal, target, schema=request.app.state.runtime.settings.db_schema)
+    request.app.state.read_cache.changed()
     return TargetOut(**stored.model_dump(), set_at=set_at)

@@ -11,15 +11,16 @@ from services.reporting.models import access_tokens, audit_log, outbox
 from services.reporting.read import census, indicators, reference
 from services.reporting.read.cache import CachedReads, ReadCache, listen
 from services.reporting.settings import MIGRATIONS, Settings
-from shared.runtime import build_runtime, create_service_app
+from shared.app import create_service_app
+from shared.runtime import build_runtime
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()  # fields come from the environment
-    runtime = build_runtime(settings, outbox)
+    runtime = build_runtime(settings, outbox, audit_log)
     cache = ReadCache(settings.read_cache_seconds)
-    router, pipeline = handlers.build_router(runtime, cache)
-    runtime.broker.include_router(router, prefix=settings.topic_prefix)
+    handlers.subscribe(runtime, cache)
+    runtime.tasks.append(partial(listen, settings.database_url.get_secret_value(), settings.db_schema, cache))
     app = create_service_app(
         runtime,
         title="Hòa Nhập reporting",
@@ -28,8 +29,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         migrations=MIGRATIONS,
         routers=[indicators.router, census.router, api.router, reference.router],
         access_tokens=access_tokens,
-        audit_log=audit_log,
-        tasks=[pipeline.run, partial(listen, settings.database_url.get_secret_value(), settings.db_schema, cache)],
         middleware=[CachedReads],
     )
     app.state.suppression_threshold = settings.suppression_threshold

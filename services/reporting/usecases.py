@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import Table, text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.changes import views_changed
-from services.reporting.read.cache import ReadCache
-from shared.audit import audit
 from shared.auth import Principal
+from shared.unit_of_work import UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -25,23 +24,12 @@ class PlanTarget:
     source_document: str
 
 
-async def set_target(
-    db: async_sessionmaker[AsyncSession],
-    target: PlanTarget,
-    principal: Principal,
-    *,
-    audit_log: Table,
-    schema: str,
-    cache: ReadCache,
-) -> datetime:
-    """Record a new version of a target (earlier ones stay, for `as_of`) with its audit row, in one transaction
-    that tells every reporting process its reads changed; returns when it was set."""
-    async with db.begin() as session:
-        set_at = await _insert_target(session, asdict(target) | {"agency": principal.agency})
-        detail = f"{target.indicator_id} {target.unit} {target.period}"
-        await audit(session, audit_log, principal, "set_target", detail)
-        await views_changed(session, schema)
-    cache.changed()
+async def set_target(uow: UnitOfWork, principal: Principal, target: PlanTarget, *, schema: str) -> datetime:
+    """Record a new version of a target (earlier ones stay, for `as_of`) with its audit row; on commit, every
+    reporting process hears that its reads changed. Returns when it was set."""
+    set_at = await _insert_target(uow.session, asdict(target) | {"agency": principal.agency})
+    await uow.audit(principal, "set_target", f"{target.indicator_id} {target.unit} {target.period}")
+    await views_changed(uow.session, schema)
     return set_at
 
 

@@ -12,17 +12,17 @@ from collections.abc import AsyncIterator
 import pytest
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from services.reporting import handlers
-from services.reporting.models import outbox
+from services.reporting.models import audit_log, outbox
 from services.reporting.read.cache import ReadCache
 from services.reporting.settings import Settings
 from shared.consumer import Applied
 from shared.database import sessions
 from shared.events import Event, all_topics
 from shared.kafka import ensure_topics
+from shared.pipeline import Pipeline
 from shared.runtime import build_runtime
 from tests.e2e.conftest import eventually
 from tests.infra import Infra
@@ -65,8 +65,11 @@ async def test_a_pipelined_consumer_writes_every_record_once_through_database_fa
         HOINHAP_CONSUMER_MAX_RECORDS=97,
         db_schema=name,
     )
-    runtime = build_runtime(settings, outbox)
-    router, pipeline = handlers.build_router(runtime, ReadCache(0))
+    runtime = build_runtime(settings, outbox, audit_log)
+    handlers.subscribe(runtime, ReadCache(0))  # as the service does
+    [run] = runtime.tasks
+    pipeline = run.__self__  # type: ignore[attr-defined]  # the subscription's pipeline, to make it fail
+    assert isinstance(pipeline, Pipeline)
     calls = 0
     apply = pipeline.consumer.apply
 
@@ -86,8 +89,7 @@ async def test_a_pipelined_consumer_writes_every_record_once_through_database_fa
 
     pipeline.consumer.apply = failing_now_and_then
     pipeline.consumer.retry_seconds = 0.05
-    broker = KafkaBroker(infra.bootstrap_servers)
-    broker.include_router(router, prefix=prefix)
+    broker = runtime.broker
     await publish(infra, prefix, records)
     await broker.start()
     writer = asyncio.create_task(pipeline.run())

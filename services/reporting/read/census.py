@@ -18,7 +18,6 @@ from services.reporting.read.params import (
     Labels,
     LangParam,
     PeriodParam,
-    Sessions,
     SuppressParam,
     checked_period,
     checked_unit,
@@ -26,9 +25,9 @@ from services.reporting.read.params import (
 )
 from services.reporting.read.tables import CSV, as_tables, csv_response, withheld_parts
 from shared import units
-from shared.api import IsoDay
+from shared.api import IsoDay, Sessions
 from shared.auth import CurrentPrincipal, Principal, require_unit
-from shared.events import Modality, Outcome
+from shared.events import ID_PATTERN, Modality, Outcome
 
 router = APIRouter(prefix="/v1", tags=["reporting"])
 TOTAL = "total"
@@ -70,7 +69,7 @@ async def get_census(
     unit: Annotated[str | None, Query(description="A ward, a province or VN.", max_length=8)] = None,
     facility: Annotated[
         str | None,
-        Query(description="A facility id, instead of a unit.", pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"),
+        Query(description="A facility id, instead of a unit.", pattern=ID_PATTERN),
     ] = None,
     format: FormatParam = "json",
     lang: LangParam = "en",

@@ -23,7 +23,6 @@ from services.reporting.read.params import (
     Labels,
     LangParam,
     PeriodParam,
-    Sessions,
     SuppressParam,
     TableFormatParam,
     UnitParam,
@@ -42,6 +41,7 @@ from services.reporting.read.tables import (
     xlsx_response,
 )
 from shared import units
+from shared.api import Sessions
 from shared.auth import CurrentPrincipal, require_unit
 
 router = APIRouter(prefix="/v1", tags=["reporting"])

@@ -5,18 +5,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import Depends, HTTPException, Query, Request, status
+from fastapi import HTTPException, Query, Request, status
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.reporting.catalogue import CATALOGUE, Indicator
 from services.reporting.domain import Period, PeriodError, parse_period
 from services.reporting.read.cache import ReadCache
 from shared import units
 from shared.api import IsoDay
-from shared.runtime import session
 
-Sessions = Annotated[async_sessionmaker[AsyncSession], Depends(session)]
 UnitParam = Annotated[str, Query(description="A ward (5 digits), a province (2 digits) or VN.", max_length=8)]
 PeriodParam = Annotated[
     str,
