@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from services.reporting import api, handlers
 from services.reporting.models import access_tokens, audit_log, outbox
-from services.reporting.read import census, indicators, reference
+from services.reporting.read import breakdown, census, indicators, reference
 from services.reporting.read.cache import CachedReads, ReadCache, listen
 from services.reporting.settings import MIGRATIONS, Settings
 from shared.app import create_service_app
@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Materialised indicator views built from the five event types (and aftercare's intake), "
         "read over HTTP as JSON or CSV: indicators against plan targets, census by modality, discharges.",
         migrations=MIGRATIONS,
-        routers=[indicators.router, census.router, api.router, reference.router],
+        routers=[indicators.router, breakdown.router, census.router, api.router, reference.router],
         access_tokens=access_tokens,
         middleware=[CachedReads],
     )

@@ -94,25 +94,31 @@ async def get_census(
         on=on,
         as_of=as_of,
         total=None if TOTAL in hidden else total,
-        modalities=[
-            CensusCell(
-                modality=m,
-                labels=Labels(vi=CENSUS_LABELS[Modality(m)][0], en=CENSUS_LABELS[Modality(m)][1]),
-                residents=None if m in hidden else n,
-                suppressed=m in hidden,
-            )
-            for m, n in by_modality.items()
-        ],
+        modalities=[_census_cell(m, n, m in hidden) for m, n in by_modality.items()],
     )
-    if format == "csv":
-        place: dict[str, object] = {"unit": unit, "facility_id": facility, "on": on, "as_of": as_of}
-        rows = [
-            place | {"modality": c.labels.vi if lang == "vi" else c.modality, "residents": c.residents}
-            for c in census.modalities
-        ]
-        rows.append(place | {"modality": "Tổng số" if lang == "vi" else TOTAL, "residents": census.total})
-        return csv_response(("unit", "facility_id", "on", "as_of", "modality", "residents"), rows, lang)
-    return census
+    return _census_csv(census, lang) if format == "csv" else census
+
+
+def _census_cell(modality: str, residents: int, hidden: bool) -> CensusCell:
+    vi, en = CENSUS_LABELS[Modality(modality)]
+    return CensusCell(
+        modality=modality, labels=Labels(vi=vi, en=en), residents=None if hidden else residents, suppressed=hidden
+    )
+
+
+def _census_csv(census: Census, lang: str) -> Response:
+    place: dict[str, object] = {
+        "unit": census.unit,
+        "facility_id": census.facility_id,
+        "on": census.on,
+        "as_of": census.as_of,
+    }
+    rows = [
+        place | {"modality": c.labels.vi if lang == "vi" else c.modality, "residents": c.residents}
+        for c in census.modalities
+    ]
+    rows.append(place | {"modality": "Tổng số" if lang == "vi" else TOTAL, "residents": census.total})
+    return csv_response(("unit", "facility_id", "on", "as_of", "modality", "residents"), rows, lang)
 
 
 class DischargeCell(BaseModel):
@@ -158,33 +164,35 @@ async def get_discharges(
     parsed = checked_period(period)
     async with sessions() as s:
         found = await queries.get_discharges(s, unit, parsed, as_of)
-    rows = [
-        DischargeCell(
-            modality=r.modality,
-            outcome=r.outcome,
-            outcome_labels=Labels(vi=OUTCOME_LABELS[Outcome(r.outcome)][0], en=OUTCOME_LABELS[Outcome(r.outcome)][1]),
-            discharges=r.discharges,
-            median_days=r.median_days,
-        )
-        for r in found
-    ]
-    rates = []
-    for m in Modality:
-        mine = [r for r in found if r.modality == m]
-        done = next((r for r in mine if r.outcome == Outcome.COMPLETED), None)
-        all_ = sum(r.discharges for r in mine)
-        completions = done.discharges if done else 0
-        rates.append(
-            CompletionRate(
-                modality=m,
-                discharges=all_,
-                completions=completions,
-                completion_rate_pct=percentage(completions, all_),
-                median_days_completed=done.median_days if done else None,
-            )
-        )
+    rows = [_discharge_cell(r) for r in found]
     if format == "csv":
         table = [r.model_dump() | {"unit": unit, "period": str(parsed), "as_of": as_of} for r in rows]
         columns = ("unit", "period", "as_of", "modality", "outcome", "discharges", "median_days")
         return csv_response(columns, table, lang)
+    rates = [_completion_rate(m, [r for r in found if r.modality == m]) for m in Modality]
     return Discharges(unit=unit, period=str(parsed), as_of=as_of, rows=rows, by_modality=rates)
+
+
+def _discharge_cell(row: queries.DischargeRow) -> DischargeCell:
+    vi, en = OUTCOME_LABELS[Outcome(row.outcome)]
+    return DischargeCell(
+        modality=row.modality,
+        outcome=row.outcome,
+        outcome_labels=Labels(vi=vi, en=en),
+        discharges=row.discharges,
+        median_days=row.median_days,
+    )
+
+
+def _completion_rate(modality: Modality, rows: list[queries.DischargeRow]) -> CompletionRate:
+    """One modality's discharges, how many completed treatment, and their median length of stay."""
+    done = next((r for r in rows if r.outcome == Outcome.COMPLETED), None)
+    discharges = sum(r.discharges for r in rows)
+    completions = done.discharges if done else 0
+    return CompletionRate(
+        modality=modality,
+        discharges=discharges,
+        completions=completions,
+        completion_rate_pct=percentage(completions, discharges),
+        median_days_completed=done.median_days if done else None,
+    )

@@ -7,15 +7,15 @@ from datetime import date
 from functools import partial
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.reporting.catalogue import CATALOGUE, COUNT_LABELS, Counts, Indicator
+from services.reporting.catalogue import CATALOGUE, COUNT_LABELS, Indicator
 from services.reporting.domain import Figure, Period, achievement_pct
 from services.reporting.read.cache import ReadCache
-from services.reporting.read.figures import figures, unit_figures
+from services.reporting.read.figures import UnitFigures, unit_figures
 from services.reporting.read.params import (
     JSON,
     AsOfParam,
@@ -37,7 +37,6 @@ from services.reporting.read.tables import (
     XLSX,
     as_tables,
     csv_response,
-    withheld_parts,
     xlsx_response,
 )
 from shared import units
@@ -94,34 +93,33 @@ async def indicator_values(
     indicator's do), until the views change."""
     compute = partial(unit_figures, sessions, unit, period, as_of, suppress_below)
     found = await cache.computed(("figures", unit, str(period), as_of, suppress_below), compute)
-    values = []
-    for i in indicators:
-        value = None if i.id in found.hidden else found.current[i.id]
-        before = None if i.id in found.hidden_before else found.previous[i.id]
-        target = found.targets.get(i.id)
-        values.append(
-            IndicatorValue(
-                indicator_id=i.id,
-                labels=Labels(vi=i.label_vi, en=i.label_en),
-                counts=i.counts,
-                count_labels=Labels(vi=COUNT_LABELS[i.counts][0], en=COUNT_LABELS[i.counts][1]),
-                unit=unit,
-                unit_name=units.name(unit),
-                period=str(period),
-                as_of=as_of,
-                value=value,
-                suppressed=i.id in found.hidden,
-                target=None if target is None else target.value,
-                target_source_document=None if target is None else target.source_document,
-                achievement_pct=achievement_pct(int(value), target.value)
-                if target is not None and isinstance(value, int)
-                else None,
-                previous_period=str(period.previous()),
-                previous_value=before,
-                change=_subtract(value, before),
-            )
-        )
-    return values
+    return [_indicator_value(i, found, unit, period, as_of) for i in indicators]
+
+
+def _indicator_value(i: Indicator, found: UnitFigures, unit: str, period: Period, as_of: date | None) -> IndicatorValue:
+    value = None if i.id in found.hidden else found.current[i.id]
+    before = None if i.id in found.hidden_before else found.previous[i.id]
+    target = found.targets.get(i.id)
+    return IndicatorValue(
+        indicator_id=i.id,
+        labels=Labels(vi=i.label_vi, en=i.label_en),
+        counts=i.counts,
+        count_labels=Labels(vi=COUNT_LABELS[i.counts][0], en=COUNT_LABELS[i.counts][1]),
+        unit=unit,
+        unit_name=units.name(unit),
+        period=str(period),
+        as_of=as_of,
+        value=value,
+        suppressed=i.id in found.hidden,
+        target=None if target is None else target.value,
+        target_source_document=None if target is None else target.source_document,
+        achievement_pct=achievement_pct(int(value), target.value)
+        if target is not None and isinstance(value, int)
+        else None,
+        previous_period=str(period.previous()),
+        previous_value=before,
+        change=_subtract(value, before),
+    )
 
 
 INDICATOR_COLUMNS = (
@@ -219,82 +217,5 @@ async def get_indicator(
     if format == "csv":
         return _csv([value], lang)
     body = value.model_dump_json().encode()
-    cache.put(version, started, request, body, unit)
-    return Response(body, media_type=JSON)
-
-
-class UnitValue(BaseModel):
-    unit: str
-    unit_name: str | None
-    value: int | float | None
-    suppressed: bool = False
-
-
-class Breakdown(BaseModel):
-    indicator_id: str
-    labels: Labels
-    counts: str
-    period: str
-    as_of: date | None
-    total: UnitValue = Field(description="The unit asked for.")
-    parts: list[UnitValue] = Field(description="Its provinces (under VN) or wards (under a province).")
-
-
-@router.get(
-    "/indicators/{indicator_id}/units",
-    response_model=Breakdown,
-    responses={200: as_tables(CSV), 400: {}, 403: {}, 404: {}},
-    summary="One indicator for a unit and each of its provinces or wards",
-)
-async def get_breakdown(
-    indicator_id: str,
-    principal: CurrentPrincipal,
-    sessions: Sessions,
-    request: Request,
-    unit: UnitParam,
-    period: PeriodParam,
-    format: FormatParam = "json",
-    lang: LangParam = "en",
-    as_of: AsOfParam = None,
-    suppress: SuppressParam = False,
-) -> Breakdown | Response:
-    indicator = checked_indicator(indicator_id)
-    require_unit(principal, checked_unit(unit))
-    if units.is_ward(unit):
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "unit is a ward: it has no smaller units")
-    parsed = checked_period(period)
-    children = sorted(units.provinces()) if unit == units.COUNTRY else units.wards_of(unit)
-    cache = read_cache(request)
-    version, started = cache.version, time.monotonic()
-    async with sessions() as s:
-        total = (await figures(s, [indicator], [unit], parsed, as_of))[unit][indicator.id]
-        parts = {u: v[indicator.id] for u, v in (await figures(s, [indicator], children, parsed, as_of)).items()}
-    hidden: set[str] = set()
-    if suppress and indicator.counts != Counts.PERCENT:
-        counts = {u: int(v or 0) for u, v in parts.items()}
-        hidden = withheld_parts(unit, counts, int(total or 0), threshold(request))
-    elif suppress:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"{indicator_id} is a rate; suppression applies to counts")
-
-    def cell(code: str, value: Figure) -> UnitValue:
-        return UnitValue(
-            unit=code, unit_name=units.name(code), value=None if code in hidden else value, suppressed=code in hidden
-        )
-
-    table = Breakdown(
-        indicator_id=indicator.id,
-        labels=Labels(vi=indicator.label_vi, en=indicator.label_en),
-        counts=indicator.counts,
-        period=str(parsed),
-        as_of=as_of,
-        total=cell(unit, total),
-        parts=[cell(u, parts[u]) for u in children],
-    )
-    if format == "csv":
-        rows = [
-            c.model_dump() | {"indicator_id": indicator.id, "period": str(parsed)} for c in [table.total, *table.parts]
-        ]
-        return csv_response(("indicator_id", "unit", "unit_name", "period", "value", "suppressed"), rows, lang)
-    body = table.model_dump_json().encode()
     cache.put(version, started, request, body, unit)
     return Response(body, media_type=JSON)
