@@ -162,7 +162,7 @@ def publish(path: Path, agency: str, skip_invalid: bool, dry_run: bool) -> int:
 
 def load_facilities(path: Path, url: str) -> int:
     """Register or update every facility in a CSV or JSON file, through the facility service's API."""
-    from services.facility.loader import RegistryFileError, load
+    from hoinhap.facilities import RegistryFileError, load
 
     token = os.environ.get("HOINHAP_TOKEN") or os.environ.get("HOINHAP_ADMIN_TOKEN")
     if not token:

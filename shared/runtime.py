@@ -54,6 +54,19 @@ class Runtime:
         """A unit of work on the service's tables, outbox, inbox and audit log (`async with runtime.work() as uow`)."""
         return UnitOfWork(self.sessions, self.relay.outbox, self.audit_log, self.relay.wake)
 
+    def publishes(self, *event_types: str) -> None:
+        """Declare event types the service emits through its outbox, so the AsyncAPI document shows their schemas."""
+        service = self.settings.service
+        for event_type in event_types:
+            self.broker.publisher(
+                topic_of(event_type, self.settings.topic_prefix),
+                title=f"{event_type}:{service}",
+                description=f"{EVENT_MODELS[event_type].model_fields['data'].annotation.__doc__} "
+                f"Published by {service} through its outbox.",
+                schema=EVENT_MODELS[event_type],
+                headers={"content-type": CONTENT_TYPE},
+            )
+
     def subscribe(
         self,
         topics: Sequence[str],
@@ -88,7 +101,7 @@ class Runtime:
 
 
 def build_runtime(settings: ServiceSettings, outbox: Table, audit_log: Table, publishes: Sequence[str] = ()) -> Runtime:
-    """`publishes`: the event types the service emits, declared so the AsyncAPI document shows their schemas."""
+    """A service's wiring; `publishes`: the event types it emits (see `Runtime.publishes`)."""
     metrics = Metrics()
     engine = create_engine(settings.database_url.get_secret_value(), settings.db_schema)
     db = sessions(engine)
@@ -102,15 +115,6 @@ def build_runtime(settings: ServiceSettings, outbox: Table, audit_log: Table, pu
         middlewares=(KafkaPrometheusMiddleware(registry=metrics.registry, app_name=f"hoinhap-{settings.service}"),),
     )
     prefix = settings.topic_prefix
-    for event_type in (*publishes, "vn.rehab.token_issued.v1", "vn.rehab.token_revoked.v1"):
-        broker.publisher(
-            topic_of(event_type, prefix),
-            title=f"{event_type}:{settings.service}",
-            description=f"{EVENT_MODELS[event_type].model_fields['data'].annotation.__doc__} "
-            f"Published by {settings.service} through its outbox.",
-            schema=EVENT_MODELS[event_type],
-            headers={"content-type": CONTENT_TYPE},
-        )
     broker.publisher(
         prefix + DEADLETTER_TOPIC,
         title=f"{prefix + DEADLETTER_TOPIC}:{settings.service}",
@@ -121,7 +125,9 @@ def build_runtime(settings: ServiceSettings, outbox: Table, audit_log: Table, pu
     send = sender(broker)
     relay = OutboxRelay(db, outbox, send, metrics, topic_prefix=prefix, poll_seconds=settings.outbox_poll_seconds)
     dead_letters = DeadLetters(send, metrics, service=settings.service, topic_prefix=prefix)
-    return Runtime(settings, metrics, engine, db, broker, relay, dead_letters, audit_log)
+    runtime = Runtime(settings, metrics, engine, db, broker, relay, dead_letters, audit_log)
+    runtime.publishes(*publishes)
+    return runtime
 
 
 def tune_gc() -> None:

@@ -1,4 +1,5 @@
-"""The reliability report (docs/reliability.md, its last section): what the fault, bad-input and security tests did, in figures.
+"""The reliability report (the last section of docs/reliability.md): what the fault, bad-input and security tests did,
+in figures.
 
 Those tests `tally` what they do (events sent, faults injected, bad inputs tried, requests denied) and `compare`
 every view they check with its oracle, which tallies events lost and counted twice before the test asserts

@@ -139,4 +139,5 @@ def install(runtime: Runtime, tokens: Table) -> Access:
         await record(session, tokens, events)
 
     runtime.subscribe([ACCESS_TOPIC], apply, check=bad_signature(access.key), group_suffix="-access")
+    runtime.publishes("vn.rehab.token_issued.v1", "vn.rehab.token_revoked.v1")
     return access

@@ -121,7 +121,7 @@ async def test_an_admission_of_someone_not_registered_is_not_found(intake: Api) 
 
 async def test_where_a_modality_takes_place_is_checked_field_by_field(intake: Api) -> None:
     subject = await a_registered_person(intake)
-    cases = [
+    cases: list[tuple[dict[str, Any], list[str]]] = [
         ({"service_point_id": None}, ["body", "service_point_id"]),
         ({"modality": "methadone", "facility_id": "hn-mmt", "service_point_id": "sp-1"}, ["body", "facility_id"]),
         ({"modality": "compulsory", "facility_id": "hn-cs3", "service_point_id": None}, ["body", "legal_basis"]),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.facility.loader import RegistryFileError, read_registry
+from hoinhap.facilities import RegistryFileError, read_registry
 
 CSV = """facility_id,name,unit,compulsory,voluntary_facility,methadone,temporary_stay,status_determination
 hn-cs3,Cơ sở cai nghiện ma túy số 3 Hà Nội,00070,300,120,,40,

@@ -17,7 +17,7 @@ from typing import Any, get_args
 import httpx
 from pydantic import ValidationError
 
-from services.facility.registry import NewFacilityIn
+from services.facility.usecases import NewFacilityIn
 from shared.events import FacilityModality
 
 MODALITIES: tuple[str, ...] = get_args(FacilityModality)
