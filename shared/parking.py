@@ -1,10 +1,12 @@
 """Parking: an event that follows something not yet seen (a `completed` before its `admitted`) waits in the
 service's `parked_events` table, in the transaction that claimed it, and is applied in the transaction that
 applies what it waits for. One left waiting past the configured time goes to the dead-letter topic as `unmatched`
-(`unknown_facility` when what it waited for is the registration of its facility).
+(or as the service says for what it waited for: facility's admissions into a facility nobody registered are
+`unknown_facility`).
 
 A service applies a round of events at once (in bulk statements, not one event at a time) and says what became of
-each: `Applied(releases=...)` names what other events may have been waiting for (`episode:<id>`, `facility:<id>`),
+each: `Applied(releases=...)` names what other events may have been waiting for (`episode:<id>`, or a key of the
+service's own such as `facility:<id>`),
 `Wait(key)` parks the event until then.
 """
 
@@ -58,9 +60,8 @@ def episode(episode_id: str) -> str:
     return f"episode:{episode_id}"
 
 
-def facility(facility_id: str) -> str:
-    """The parking key of admissions into a facility not registered yet; dead-lettered as `unknown_facility`."""
-    return f"facility:{facility_id}"
+#: How an event that waited in vain is dead-lettered, by the start of what it waited for: (reason, detail).
+Expiries = dict[str, tuple[str, str]]
 
 
 def parked_events_table(metadata: MetaData) -> Table:
@@ -113,8 +114,10 @@ class Parking:
         sweep_seconds: float,
         after_sweep: Callable[[], None] = lambda: None,
         batch_size: int = 1000,
+        expiries: Expiries | None = None,
     ) -> None:
         self.table = table
+        self.expiries = expiries or {}
         self.apply_round = apply_round
         self.sessions = sessions
         self.dead_letters = dead_letters
@@ -127,7 +130,7 @@ class Parking:
         self._retried: set[str] = set()  # parked events a sweep of this process has retried since they were parked
 
     @classmethod
-    def of(cls, runtime: Runtime, table: Table, apply_round: ApplyRound) -> Parking:
+    def of(cls, runtime: Runtime, table: Table, apply_round: ApplyRound, expiries: Expiries | None = None) -> Parking:
         """A service's parking as its settings configure it; a sweep that released events wakes the relay."""
         settings = runtime.settings
         return cls(
@@ -140,6 +143,7 @@ class Parking:
             timeout_seconds=settings.parking_timeout_seconds,
             sweep_seconds=settings.parking_sweep_seconds,
             after_sweep=runtime.relay.wake,
+            expiries=expiries,
         )
 
     async def apply(self, session: AsyncSession, events: list[Event]) -> None:
@@ -239,9 +243,9 @@ class Parking:
         record: ConsumerRecord[bytes, bytes] = ConsumerRecord(
             topic_of(row.event_type, self.topic_prefix), -1, -1, 0, 0, row.subject.encode(), row.payload, None, 0, 0, ()
         )
-        if row.awaiting.startswith(facility("")):  # nobody registered the facility it names
-            detail = f"data.facility_id: no facility of that id was registered while it waited, since {row.parked_at}"
-            return Rejection(record, "unknown_facility", detail)
+        for start, (reason, what) in self.expiries.items():
+            if row.awaiting.startswith(start):
+                return Rejection(record, reason, f"{what} while it waited, since {row.parked_at}")
         detail = f"waited since {row.parked_at} for {row.awaiting}, which never arrived"
         return Rejection(record, "unmatched", detail)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.facility import api, handlers
+from services.facility import api, domain, handlers
 from services.facility.domain import FacilityError, FacilityNotFoundError, ResidentNotFoundError
 from services.facility.models import access_tokens, audit_log, outbox, parked_events
 from services.facility.settings import MIGRATIONS, Settings
@@ -22,7 +22,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audit_log,
         publishes=["vn.rehab.transferred.v1", "vn.rehab.completed.v1", "vn.rehab.facility_registered.v1"],
     )
-    parking = Parking.of(runtime, parked_events, handlers.on_events)
+    parking = Parking.of(runtime, parked_events, handlers.on_events, domain.EXPIRIES)
     runtime.subscribe(handlers.TOPICS, parking.apply, check=unknown_ward)
     runtime.tasks.append(parking.run)
     app = create_service_app(

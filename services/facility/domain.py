@@ -60,6 +60,15 @@ class Stay:
         return self.started_on <= day and (self.ended_on is None or day < self.ended_on)
 
 
+def awaiting_registration(facility_id: str) -> str:
+    """The parking key of admissions into a facility not registered yet."""
+    return f"facility:{facility_id}"
+
+
+#: An admission that waited in vain for its facility's registration is dead-lettered as `unknown_facility`.
+EXPIRIES = {awaiting_registration(""): ("unknown_facility", "data.facility_id: no facility of that id was registered")}
+
+
 def facility_subject(facility_id: str) -> str:
     """The record key of a facility's registry events: one facility's changes stay in order on one partition."""
     return hashlib.sha256(f"facility:{facility_id}".encode()).hexdigest()

@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.facility import db, domain
 from services.facility.models import Resident
-from shared import parking
 from shared.events import EVENT_TOPICS, AdmittedEvent, CompletedEvent, Event, TransferredEvent
 from shared.parking import Applied, Wait, episode
 
@@ -47,7 +46,7 @@ async def _admit(session: AsyncSession, events: Sequence[AdmittedEvent]) -> dict
     first = {e.data.episode_id: domain.first_stay(e.data) for e in reversed(admitted) if e.data.episode_id in inserted}
     await db.insert_first_stays(session, first)
     return {
-        e.id: Wait(parking.facility(str(e.data.facility_id)))
+        e.id: Wait(domain.awaiting_registration(str(e.data.facility_id)))
         if domain.becomes_resident(e.data) and e.data.facility_id not in registered
         else Applied((episode(e.data.episode_id),))
         for e in events

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.facility import db, domain
 from services.facility.domain import FacilityExistsError, FacilityNotFoundError, ResidentNotFoundError
 from services.facility.models import Facility, Resident
-from shared import parking, units
+from shared import units
 from shared.api import Day, Text, Ward
 from shared.auth import Principal, require_unit
 from shared.events import (
@@ -101,7 +101,7 @@ async def save_facility(
     )
     await uow.publish(new_event(registered, subject=domain.facility_subject(facility_id), source=principal.source))
     await uow.audit(principal, "register_facility" if existing is None else "change_facility", facility_id)
-    await waiting.release(s, [parking.facility(facility_id)])
+    await waiting.release(s, [domain.awaiting_registration(facility_id)])
     return saved, existing is None
 
 

@@ -128,6 +128,7 @@ async def harness_of(new_schema: NewSchema) -> HarnessOf:
             topic_prefix="",
             timeout_seconds=timeout_seconds,
             sweep_seconds=3600,
+            expiries=getattr(importlib.import_module(f"services.{service}.domain"), "EXPIRIES", None),
         )
         consumer = Consumer(db, parking.apply, dead_letters, metrics, topic_prefix="", retry_seconds=0)
         return Harness(engine, db, parking, consumer, metrics, dead)

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from services.facility import db as facility_db
-from shared import parking
+from services.facility import domain as facility_domain
 from shared.events import EVENT_ADAPTER, AftercareOpenedEvent, Event, EventData
 from tests.builders import (
     a_completion,
@@ -29,7 +29,7 @@ async def register(facility: Harness, facility_id: str, **capacity: int) -> None
     """What `PUT /v1/facilities` does to the tables and the parked admissions."""
     async with facility.sessions.begin() as s:
         await facility_db.save_facility(s, facility_id, "Cơ sở", "00070", capacity or {"compulsory": 100})
-        await facility.parking.release(s, [parking.facility(facility_id)])
+        await facility.parking.release(s, [facility_domain.awaiting_registration(facility_id)])
 
 
 async def census(facility: Harness, facility_id: str, on: date) -> dict[str, int]:
