@@ -53,7 +53,7 @@ Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
 @dataclass
-class Applied:
+class Deferred:
     """What `apply` may return to leave part of its work for later in the same transaction: the events it applied,
     and the rest, which a `Pipeline` runs while the next batch's `apply` begins (so that the database works on two
     batches at once). The rest must touch nothing the next batch's `apply` writes, or the two would wait on each
@@ -64,7 +64,7 @@ class Applied:
 
 
 #: Applies new events; with `Consumer(inbox=False)` it deduplicates them itself and returns those it applied.
-Apply = Callable[[AsyncSession, list[Event]], Awaitable[list[Event] | Applied | None]]
+Apply = Callable[[AsyncSession, list[Event]], Awaitable[list[Event] | Deferred | None]]
 #: A service's own test of a contract-valid event: None, or (reason, detail) to dead-letter it.
 Check = Callable[[Event], tuple[str, str] | None]
 #: Told the events a batch applied, once their transaction has committed.
@@ -89,7 +89,7 @@ def latest_date() -> date:
 
 @dataclass
 class Started:
-    """Batches whose transaction has begun and whose events `apply` has applied (but for its `Applied.rest`)."""
+    """Batches whose transaction has begun and whose events `apply` has applied (but for its `Deferred.rest`)."""
 
     batches: Sequence[Decoded]
     session: AsyncSession
@@ -272,7 +272,7 @@ class Consumer:
             await started.session.begin()
             fresh = await claim(started.session, events) if self.inbox else events
             applied = await self.apply(started.session, fresh)
-            if isinstance(applied, Applied):
+            if isinstance(applied, Deferred):
                 started.fresh, started.rest = applied.events, applied.rest
             else:
                 started.fresh = fresh if applied is None else applied

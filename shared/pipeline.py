@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 class Pipeline:
     """The subscriber decodes each batch, hands it over and goes back to the broker; a writer applies what was handed
     over, in order: the batches that waited together in one transaction (at most `waiting`: the longer the queue, the
-    larger the transaction), and a transaction's `Applied.rest` and commit, if `apply` left one, while
+    larger the transaction), and a transaction's `Deferred.rest` and commit, if `apply` left one, while
     the next one begins, so the database works on two at once. After each commit it commits each partition's offset
     past the batches. A failure rolls back whatever is open; after the consumer's pause those batches are written
     again, in order, and nothing after them is committed meanwhile. Before a rebalance takes partitions away,

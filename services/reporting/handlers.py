@@ -10,7 +10,7 @@ from services.reporting.changes import views_changed
 from services.reporting.read.cache import ReadCache
 from services.reporting.write.db import consumer_sessions, merge_totals, stage_totals
 from services.reporting.write.projections import CONSUMED_TYPES, apply_facts, mark_fresh, unknown_unit
-from shared.consumer import Applied
+from shared.consumer import Deferred
 from shared.events import EVENT_TOPICS, Event
 from shared.observability import Metrics
 from shared.runtime import Runtime
@@ -24,7 +24,7 @@ TOPICS = [EVENT_TOPICS[t] for t in CONSUMED_TYPES]
 WAITING = 6
 
 
-async def on_events(session: AsyncSession, events: list[Event], *, schema: str) -> Applied | list[Event]:
+async def on_events(session: AsyncSession, events: list[Event], *, schema: str) -> Deferred | list[Event]:
     """A batch's facts and its rows of the totals staged now; the rows added to the views while the next batch's
     facts are written (those touch no view row). Staging belongs here: merging is the longer half."""
     applied, contributions = await apply_facts(session, events)
@@ -33,7 +33,7 @@ async def on_events(session: AsyncSession, events: list[Event], *, schema: str) 
     if not contributions.rows:
         return applied
     await stage_totals(session, contributions.rows.values())
-    return Applied(applied, partial(merge_totals, session))
+    return Deferred(applied, partial(merge_totals, session))
 
 
 def after_commit(metrics: Metrics, cache: ReadCache, applied: list[Event]) -> None:

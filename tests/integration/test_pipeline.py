@@ -18,7 +18,7 @@ from services.reporting import handlers
 from services.reporting.models import audit_log, outbox
 from services.reporting.read.cache import ReadCache
 from services.reporting.settings import Settings
-from shared.consumer import Applied
+from shared.consumer import Deferred
 from shared.database import sessions
 from shared.events import Event, all_topics
 from shared.kafka import ensure_topics
@@ -73,18 +73,18 @@ async def test_a_pipelined_consumer_writes_every_record_once_through_database_fa
     calls = 0
     apply = pipeline.consumer.apply
 
-    async def failing_now_and_then(session: AsyncSession, batch: list[Event]) -> list[Event] | Applied | None:
+    async def failing_now_and_then(session: AsyncSession, batch: list[Event]) -> list[Event] | Deferred | None:
         nonlocal calls
         calls += 1
         if calls % 4 == 2:  # in the first half (the facts) of every fourth transaction
             raise ConnectionResetError("the database went away")
         applied = await apply(session, batch)
-        if calls % 4 == 3 and isinstance(applied, Applied):  # or in the second half (the totals) of the next
+        if calls % 4 == 3 and isinstance(applied, Deferred):  # or in the second half (the totals) of the next
 
             async def failing_rest() -> None:
                 raise ConnectionResetError("the database went away")
 
-            return Applied(applied.events, failing_rest)
+            return Deferred(applied.events, failing_rest)
         return applied
 
     pipeline.consumer.apply = failing_now_and_then

@@ -19,7 +19,7 @@ from services.reporting.domain import known_on, median, parse_period
 from services.reporting.models import DAILY_FIGURES, REBUILT, column_of
 from services.reporting.read import queries
 from services.reporting.read.figures import figures
-from shared.consumer import Applied
+from shared.consumer import Deferred
 from shared.database import create_engine, migrate, sessions
 from shared.events import Event
 from tests.infra import Infra
@@ -60,7 +60,7 @@ async def deliver(db: async_sessionmaker[AsyncSession], batches: list[list[Event
     for batch in batches:
         async with db.begin() as session:
             applied = await handlers.on_events(session, batch, schema="prop")  # a channel no reader hears
-            if isinstance(applied, Applied):
+            if isinstance(applied, Deferred):
                 await applied.rest()
 
 
