@@ -56,14 +56,24 @@ def unavailable(error: BaseException) -> bool:
         seen.add(id(current))
         if isinstance(current, DBAPIError) and current.connection_invalidated:
             return True
-        if isinstance(current, _CONNECTION_ERRORS):
+        if isinstance(current, _CONNECTION_ERRORS) or (isinstance(current, OSError) and _from_the_driver(current)):
             return True
         current = getattr(current, "orig", None) or current.__cause__ or current.__context__
     return False
 
 
+def _from_the_driver(error: OSError) -> bool:
+    """Whether the driver met this OS error (refused, no socket, reset, timed out), not the service's own code (a
+    missing file is not an outage)."""
+    frame = error.__traceback__
+    while frame is not None:
+        if str(frame.tb_frame.f_globals.get("__name__", "")).startswith(("asyncpg.", "sqlalchemy.")):
+            return True
+        frame = frame.tb_next
+    return False
+
+
 _CONNECTION_ERRORS = (
-    OSError,  # refused, no socket, reset, timed out
     asyncpg.PostgresConnectionError,  # the connection was lost in the middle of a statement
     asyncpg.exceptions.OperatorInterventionError,  # starting up, shutting down, terminated by the administrator
     asyncpg.InterfaceError,  # a connection already closed
