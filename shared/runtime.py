@@ -26,7 +26,7 @@ from shared.gauges import kafka_consumers, keep_measuring
 from shared.kafka import restore_if_lost, sender, start_broker, watch_broker
 from shared.observability import Metrics, configure_logging
 from shared.outbox import OutboxRelay
-from shared.pipeline import pipelined_subscriber
+from shared.pipeline import Pipeline, pipelined_subscriber
 from shared.settings import ServiceSettings
 from shared.unit_of_work import UnitOfWork
 
@@ -78,9 +78,10 @@ class Runtime:
         inbox: bool = True,
         group_suffix: str = "",
         waiting: int = 1,
-    ) -> None:
+    ) -> Pipeline:
         """Consume `topics` (without the deployment's prefix) in batches into `apply`, each batch's effect and inbox
-        rows in one transaction, while the service is up (see `Consumer` and `pipelined_subscriber`)."""
+        rows in one transaction, while the service is up (see `Consumer` and `pipelined_subscriber`); the pipeline
+        that writes them is returned."""
         prefix = self.settings.topic_prefix
         consumer = Consumer(
             sessions or self.sessions,
@@ -98,6 +99,7 @@ class Runtime:
         )
         self.broker.include_router(router, prefix=prefix)
         self.tasks.append(pipeline.run)
+        return pipeline
 
 
 def build_runtime(settings: ServiceSettings, outbox: Table, audit_log: Table, publishes: Sequence[str] = ()) -> Runtime:

@@ -13,6 +13,7 @@ from services.reporting.write.projections import CONSUMED_TYPES, apply_facts, ma
 from shared.consumer import Deferred
 from shared.events import EVENT_TOPICS, Event
 from shared.observability import Metrics
+from shared.pipeline import Pipeline
 from shared.runtime import Runtime
 
 #: The topics it consumes (without the deployment's prefix).
@@ -43,11 +44,11 @@ def after_commit(metrics: Metrics, cache: ReadCache, applied: list[Event]) -> No
         cache.changed()
 
 
-def subscribe(runtime: Runtime, cache: ReadCache) -> None:
+def subscribe(runtime: Runtime, cache: ReadCache) -> Pipeline:
     """Consume the topics into the views while the service is up, writing a batch while the next is fetched and
     decoded; the views' own keys find duplicates (write/projections.py), so no inbox row per event."""
     schema = runtime.settings.db_schema
-    runtime.subscribe(
+    return runtime.subscribe(
         TOPICS,
         partial(on_events, schema=schema),
         check=unknown_unit,

@@ -22,7 +22,6 @@ from shared.consumer import Deferred
 from shared.database import sessions
 from shared.events import Event, all_topics
 from shared.kafka import ensure_topics
-from shared.pipeline import Pipeline
 from shared.runtime import build_runtime
 from tests.e2e.conftest import eventually
 from tests.infra import Infra
@@ -66,10 +65,7 @@ async def test_a_pipelined_consumer_writes_every_record_once_through_database_fa
         db_schema=name,
     )
     runtime = build_runtime(settings, outbox, audit_log)
-    handlers.subscribe(runtime, ReadCache(0))  # as the service does
-    [run] = runtime.tasks
-    pipeline = run.__self__  # type: ignore[attr-defined]  # the subscription's pipeline, to make it fail
-    assert isinstance(pipeline, Pipeline)
+    pipeline = handlers.subscribe(runtime, ReadCache(0))  # as the service does
     calls = 0
     apply = pipeline.consumer.apply
 
