@@ -141,14 +141,21 @@ def write_schemas(check: bool) -> int:
     return 1 if stale else 0
 
 
-def publish(path: Path, agency: str, skip_invalid: bool, dry_run: bool) -> int:
+def publish(path: Path, agency: str, skip_invalid: bool, dry_run: bool, facility_url: str | None) -> int:
     """Check every row of `path`; send the events unless a row is bad (or `skip_invalid`)."""
-    from hoinhap.publish import check, send
+    from hoinhap.publish import PublishFileError, check, registered_facilities, send
 
-    events, errors = check(path, f"/vn/agency/{agency}")
-    for error in errors:
+    try:
+        registered = registered_facilities(facility_url, _agency_token()) if facility_url else None
+        events, errors = check(path, f"/vn/agency/{agency}", registered)
+    except PublishFileError as error:
         print(error, file=sys.stderr)
+        return 2
+    for problem in errors:
+        print(problem, file=sys.stderr)
     print(f"{path}: {len(events)} valid rows, {len(errors)} errors")
+    if registered is None:
+        print("facility ids not checked against the registry (give --facility-url to check them)")
     if errors and not skip_invalid:
         print("nothing sent; fix the rows above, or pass --skip-invalid to send the valid ones", file=sys.stderr)
         return 1
@@ -158,6 +165,10 @@ def publish(path: Path, agency: str, skip_invalid: bool, dry_run: bool) -> int:
     asyncio.run(send(bootstrap, os.environ.get("HOINHAP_TOPIC_PREFIX", ""), events))
     print(f"sent {len(events)} events to {bootstrap}")
     return 1 if errors else 0
+
+
+def _agency_token() -> str:
+    return os.environ.get("HOINHAP_TOKEN") or os.environ.get("HOINHAP_ADMIN_TOKEN") or ""
 
 
 def load_facilities(path: Path, url: str) -> int:
@@ -198,11 +209,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     reporting_cmd.add_argument(
         "action", choices=["rebuild"], help="rebuild: replay the topics into fresh views and swap them in"
     )
-    publish_cmd = commands.add_parser("publish", help="check a CSV or JSON-lines file of records and publish it")
+    publish_cmd = commands.add_parser(
+        "publish", help="check a CSV, Excel (.xlsx) or JSON-lines file of records and publish it"
+    )
     publish_cmd.add_argument("file", type=Path)
     publish_cmd.add_argument("--agency", default="spreadsheet", help="agency slug for the events' source")
     publish_cmd.add_argument("--skip-invalid", action="store_true", help="send the valid rows of a file with errors")
     publish_cmd.add_argument("--dry-run", action="store_true", help="check only")
+    publish_cmd.add_argument(
+        "--facility-url", help="check facility ids against this facility service's registry (token: HOINHAP_TOKEN)"
+    )
     facilities_cmd = commands.add_parser("facilities", help="manage the facility registry")
     facilities_load = facilities_cmd.add_subparsers(dest="action", required=True).add_parser(
         "load", help="register or update the facilities of a CSV or JSON file (token: HOINHAP_TOKEN)"
@@ -217,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.command == "demo":
         sys.exit(demo(args.base_port, args.seed, args.scale, args.first_year))
     elif args.command == "publish":
-        sys.exit(publish(args.file, args.agency, args.skip_invalid, args.dry_run))
+        sys.exit(publish(args.file, args.agency, args.skip_invalid, args.dry_run, args.facility_url))
     elif args.command == "schemas":
         sys.exit(write_schemas(args.check))
     elif args.command == "reporting":

@@ -32,6 +32,7 @@ def publish(suite: Suite, path: Path, *flags: str) -> subprocess.CompletedProces
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": suite.infra.bootstrap_servers,
         "HOINHAP_TOPIC_PREFIX": suite.infra.topic_prefix,
+        "HOINHAP_TOKEN": suite.token,
     }
     return subprocess.run(
         [sys.executable, "-m", "hoinhap", "publish", str(path), "--agency", "danang-dolisa", *flags],
@@ -59,10 +60,10 @@ async def test_a_file_with_errors_is_reported_row_by_row_and_nothing_is_sent(sui
     result = publish(suite, path)
     assert result.returncode == 1
     lines = result.stderr.splitlines()
-    assert "line 3: legal_basis: Value error, legal_basis is required for compulsory treatment" in lines
-    assert any(line.startswith("line 4: modality: Input should be 'compulsory'") for line in lines)
-    assert any(line.startswith("line 4: admitted_on: ") for line in lines)
-    assert not any(line.startswith("line 2:") for line in lines)
+    assert f"{path}:3: legal_basis: Value error, legal_basis is required for compulsory treatment" in lines
+    assert any(line.startswith(f"{path}:4: modality: Input should be 'compulsory'") for line in lines)
+    assert any(line.startswith(f"{path}:4: admitted_on: ") for line in lines)
+    assert not any(line.startswith(f"{path}:2:") for line in lines)
     assert "nothing sent" in result.stderr
     async with suite.client("reporting") as reporting:
         assert await value(reporting, "admissions.methadone", "48", "2014") == 0
@@ -91,3 +92,21 @@ async def test_a_clean_file_counts_exactly_once_however_often_it_is_published(su
         assert again.returncode == 0, again.stderr
         assert await eventually(lambda: metric(reporting, duplicates), seen + 8) == seen + 8
         assert await value(reporting, "admissions.total", HAI_VAN, "2015") == 8
+
+
+async def test_a_dry_run_checks_facility_ids_against_the_registry(suite: Suite, tmp_path: Path) -> None:
+    path = admissions_csv(
+        tmp_path / "facilities.csv",
+        [
+            a_row("dn-pub-f-1", "compulsory", "2016-03-01", facility=STANDARD_FACILITY, legal="QĐ 1/2016/QĐ-TA"),
+            a_row("dn-pub-f-2", "compulsory", "2016-03-02", facility="never-registered", legal="QĐ 2/2016/QĐ-TA"),
+        ],
+    )
+    unchecked = publish(suite, path, "--dry-run")
+    assert unchecked.returncode == 0, unchecked.stderr
+    assert "facility ids not checked against the registry" in unchecked.stdout
+    checked = publish(suite, path, "--dry-run", "--facility-url", suite.url("facility"))
+    assert checked.returncode == 1
+    assert checked.stderr.splitlines()[0] == (
+        f"{path}:3: facility_id: no facility of that id is registered (hoinhap facilities load)"
+    )
