@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -25,9 +26,10 @@ ASYNCAPI_PATH = Path(__file__).resolve().parent.parent / "docs" / "asyncapi.json
 def run(name: str, port: int | None) -> None:
     """Run one service in this process until SIGINT or SIGTERM."""
     from shared.runtime import serve
+    from shared.settings import load
 
     app = importlib.import_module(f"services.{name}.app")
-    settings = importlib.import_module(f"services.{name}.settings").Settings(**({"port": port} if port else {}))
+    settings = load(importlib.import_module(f"services.{name}.settings").Settings, **({"port": port} if port else {}))
     serve(app.create_app, settings)
 
 
@@ -190,6 +192,7 @@ def load_facilities(path: Path, url: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="hoinhap", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {metadata.version('hoinhap')}")
     commands = parser.add_subparsers(dest="command", required=True)
     run_cmd = commands.add_parser("run", help="run one service in the foreground")
     run_cmd.add_argument("service", choices=sorted(local.SERVICES))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+import sys
+from typing import Any, TypeVar
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -114,3 +117,40 @@ class ServiceSettings(BaseSettings):
     @property
     def consumer_group(self) -> str:
         return f"{self.topic_prefix}hoinhap-{self.service}"
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def load(settings_class: type[S], **values: Any) -> S:
+    """`settings_class(**values)`, the rest read from the environment; a setting missing or invalid ends the process
+    (status 2) with one line per problem naming the environment variables to set and what the setting is."""
+    try:
+        return settings_class(**values)
+    except ValidationError as error:
+        for problem in error.errors(include_url=False, include_input=False):
+            print(_explained(settings_class, problem["loc"], problem["msg"], problem["type"]), file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def env_names(settings_class: type[BaseSettings], field: str) -> list[str]:
+    """The environment variables a field is read from, in the order they are tried."""
+    alias = settings_class.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        return [choice for choice in alias.choices if isinstance(choice, str)]
+    if isinstance(alias, str):
+        return [alias]
+    return [f"{settings_class.model_config.get('env_prefix', '')}{field}".upper()]
+
+
+def _explained(settings_class: type[BaseSettings], loc: tuple[int | str, ...], message: str, kind: str) -> str:
+    """One line: the variables to set, what is wrong (never the value: it may be a secret), and the description."""
+    name = str(loc[0]) if loc else ""
+    fields = settings_class.model_fields
+    field = next((f for f in fields if name == f or name.upper() in env_names(settings_class, f)), None)
+    if field is None:
+        return f"{settings_class.__module__}.{settings_class.__name__}: {message}"
+    first, *others = env_names(settings_class, field)
+    variables = f"{first} (or {', '.join(others)})" if others else first
+    wrong = "not set" if kind == "missing" else message
+    return f"{variables}: {wrong}; {fields[field].description}"

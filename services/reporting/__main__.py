@@ -3,5 +3,6 @@
 from services.reporting.app import create_app
 from services.reporting.settings import Settings
 from shared.runtime import serve
+from shared.settings import load
 
-serve(create_app, Settings())
+serve(create_app, load(Settings))
