@@ -10,9 +10,12 @@ from functools import partial
 from pathlib import Path
 
 import asyncpg
+import fastapi_offline
 from fastapi import APIRouter, FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from sqlalchemy import Table
 from sqlalchemy.exc import DBAPIError
@@ -51,7 +54,8 @@ def create_service_app(
         async with running(runtime, migrations):
             yield
 
-    app = FastAPI(title=title, description=description, version="1", lifespan=lifespan)
+    app = FastAPI(title=title, description=description, version="1", lifespan=lifespan, docs_url=None, redoc_url=None)
+    _serve_docs(app)
     app.state.runtime = runtime
     app.state.access = tokens
     app.state.authenticate = tokens.authenticate
@@ -68,6 +72,38 @@ def create_service_app(
     instrument_http(app, runtime.metrics)
     document_refusals(app)
     return app
+
+
+#: Swagger UI's and ReDoc's files, as the `fastapi-offline` package ships them: served by the service itself, so
+#: `/docs` and `/redoc` work on a network that cannot reach a CDN.
+DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
+DOCS_STATIC = "/docs/static"
+
+
+def _serve_docs(app: FastAPI) -> None:
+    """`/docs` (Swagger UI) and `/redoc`, their scripts, styles and icon from `/docs/static`."""
+    app.mount(DOCS_STATIC, StaticFiles(directory=DOCS_ASSETS), name="docs-static")
+    title, openapi_url, icon = f"{app.title}: API", str(app.openapi_url), f"{DOCS_STATIC}/favicon.png"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=openapi_url,
+            title=title,
+            swagger_js_url=f"{DOCS_STATIC}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_STATIC}/swagger-ui.css",
+            swagger_favicon_url=icon,
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=openapi_url,
+            title=title,
+            redoc_js_url=f"{DOCS_STATIC}/redoc.standalone.js",
+            redoc_favicon_url=icon,
+            with_google_fonts=False,
+        )
 
 
 def _answer_refusals(app: FastAPI, errors: type[Exception] | None, not_found: tuple[type[Exception], ...]) -> None:
