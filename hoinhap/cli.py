@@ -61,8 +61,11 @@ def up(kafka_port: int, base_port: int | None, demo_seed: int | None = None) -> 
         env.update(generated)
 
         from shared.kafka import ensure_topics
+        from shared.settings import ServiceSettings
+        from shared.topics import TopicPolicy
 
-        asyncio.run(ensure_topics(env["KAFKA_BOOTSTRAP_SERVERS"], env.get("HOINHAP_TOPIC_PREFIX", ""), 3))
+        shared = ServiceSettings(**env)  # type: ignore[arg-type]  # by the variables' names, as the services read them
+        asyncio.run(ensure_topics(shared.kafka_bootstrap_servers, shared.topic_prefix, 3, TopicPolicy.of(shared)))
         services = [
             local.ServiceProcess(name, (base_port + i) if base_port else port, env, workdir / f"{name}.log")
             for i, (name, port) in enumerate(local.SERVICES.items())
@@ -212,6 +215,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     reporting_cmd.add_argument(
         "action", choices=["rebuild"], help="rebuild: replay the topics into fresh views and swap them in"
     )
+    reporting_cmd.add_argument(
+        "--accept-truncated",
+        action="store_true",
+        help="swap the views in even when the topics no longer hold every record (deleted, or would expire)",
+    )
+    topics_cmd = commands.add_parser("topics", help="check how long the topics keep their records")
+    topics_cmd.add_argument(
+        "action",
+        choices=["check", "fix"],
+        help="check: print each topic's retention, exit 1 if a topic of the contract would expire records; "
+        "fix: make those keep their records for ever",
+    )
     publish_cmd = commands.add_parser(
         "publish", help="check a CSV, Excel (.xlsx) or JSON-lines file of records and publish it"
     )
@@ -242,6 +257,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.command == "reporting":
         from services.reporting.write.rebuild import main as rebuild
 
-        sys.exit(rebuild())
+        sys.exit(rebuild(accept_truncated=args.accept_truncated))
+    elif args.command == "topics":
+        from hoinhap.topics import main as topics
+
+        sys.exit(topics(args.action))
     elif args.command == "facilities":
         sys.exit(load_facilities(args.file, args.url))

@@ -16,26 +16,35 @@ from faststream.kafka import KafkaBroker
 
 from shared.events import all_topics
 from shared.outbox import OutboxRelay, Send
+from shared.topics import ONE_BROKER, TopicPolicy
 
 log = logging.getLogger(__name__)
 
 
-async def ensure_topics(bootstrap_servers: str, prefix: str, partitions: int) -> list[str]:
-    """Create the topics of the contract that are missing; returns the ones it created."""
+async def ensure_topics(
+    bootstrap_servers: str, prefix: str, partitions: int, policy: TopicPolicy = ONE_BROKER
+) -> list[str]:
+    """Create the topics of the contract that are missing, as `policy` says; returns the ones it created. Topics
+    that exist are left as they are (`shared.topics` reports those that would expire records)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
-        return await _create_missing(admin, all_topics(prefix), partitions)
+        return await _create_missing(admin, prefix, all_topics(prefix), partitions, policy)
     finally:
         await admin.close()
 
 
-async def _create_missing(admin: AIOKafkaAdminClient, topics: list[str], partitions: int) -> list[str]:
+async def _create_missing(
+    admin: AIOKafkaAdminClient, prefix: str, topics: list[str], partitions: int, policy: TopicPolicy
+) -> list[str]:
     existing = set(await admin.list_topics())
     missing = [t for t in topics if t not in existing]
-    if missing:
+    made = [
+        NewTopic(t, partitions, policy.replication_factor, topic_configs=policy.configs(t, prefix)) for t in missing
+    ]
+    if made:
         with suppress(TopicAlreadyExistsError):  # another process won the race
-            await admin.create_topics([NewTopic(t, partitions, 1) for t in missing])
+            await admin.create_topics(made)
     return missing
 
 
@@ -56,6 +65,7 @@ async def restore_if_lost(
     service: str,
     relay: OutboxRelay,
     consumers: Consumers = list,
+    policy: TopicPolicy = ONE_BROKER,
 ) -> int:
     """Make sure the broker holds the topics and what this service published. When its marker or a topic of the
     contract is gone: create the topics, queue the retained outbox again, then the marker, and read the topics
@@ -68,9 +78,9 @@ async def restore_if_lost(
         existing = set(await admin.list_topics())
         if marker in existing and set(all_topics(prefix)) <= existing:
             return 0
-        created = await _create_missing(admin, all_topics(prefix), partitions)
+        created = await _create_missing(admin, prefix, all_topics(prefix), partitions, policy)
         replayed = await relay.replay()
-        await _create_missing(admin, [marker], 1)
+        await _create_missing(admin, prefix, [marker], 1, policy)
     finally:
         await admin.close()
     for consumer in consumers():
@@ -98,6 +108,7 @@ async def watch_broker(
     *,
     check_seconds: float,
     retention_days: float,
+    policy: TopicPolicy = ONE_BROKER,
 ) -> None:
     """Every `check_seconds` until cancelled: restore what the broker lost; about hourly, forget outbox events
     published longer ago than the retention period."""
@@ -105,7 +116,7 @@ async def watch_broker(
     while True:
         await asyncio.sleep(check_seconds)
         try:
-            await restore_if_lost(bootstrap_servers, prefix, partitions, service, relay, consumers)
+            await restore_if_lost(bootstrap_servers, prefix, partitions, service, relay, consumers, policy)
             if time.monotonic() - purged_at > min(3600, retention_days * 86_400):
                 await relay.purge(retention_days)
                 purged_at = time.monotonic()

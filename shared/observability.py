@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.events import TOPICS, short_type
+from shared.topics import Retention
 
 # A `_created` series per counter and histogram doubles what Prometheus stores and nothing here reads it.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -147,6 +148,15 @@ class Metrics:
             registry=r,
         )
         self._view_newest: dict[str, float] = {}
+        self.topic_retention_finite = Gauge(
+            "hoinhap_topic_retention_finite",
+            "1 for a topic of the contract the broker would delete records of (a finite retention.ms or "
+            "retention.bytes): a rebuild replaying it would lose history; 0 when it keeps them for ever.",
+            ["topic"],
+            registry=r,
+        )
+        #: Topics that would expire records, with what the broker says of their retention (for `/readyz`).
+        self.expiring_topics: dict[str, str] = {}
         self.http_requests = Counter(
             "hoinhap_http_requests",
             "HTTP requests, by route, method and status.",
@@ -166,6 +176,13 @@ class Metrics:
         newest = max(event_time, self._view_newest.get(view, event_time))
         self._view_newest[view] = newest
         self.view_newest_event.labels(view).set(newest)
+
+    def topics_checked(self, retention: Iterable[Retention]) -> None:
+        """What the broker said of the retention of the topics checked."""
+        checked = list(retention)
+        for topic in checked:
+            self.topic_retention_finite.labels(topic.topic).set(int(topic.finite))
+        self.expiring_topics = {topic.topic: str(topic) for topic in checked if topic.finite}
 
 
 def instrument_http(app: FastAPI, metrics: Metrics) -> None:
@@ -220,9 +237,13 @@ def health_router(service: str, metrics: Metrics, checks: dict[str, ReadinessChe
                 await check()
             except Exception as error:
                 failures[name] = type(error).__name__
+        # A topic that would expire records is a warning, not an outage: named, the service stays ready.
+        warnings = [{"topic": t, "retention": r} for t, r in metrics.expiring_topics.items()]
+        shown = {"warnings": {"topics": warnings}} if warnings else {}
         if failures:
-            return JSONResponse({"status": "unavailable", "service": service, "failing": failures}, status_code=503)
-        return JSONResponse({"status": "ready", "service": service})
+            body = {"status": "unavailable", "service": service, "failing": failures, **shown}
+            return JSONResponse(body, status_code=503)
+        return JSONResponse({"status": "ready", "service": service, **shown})
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def prometheus() -> Response:

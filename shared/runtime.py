@@ -28,6 +28,7 @@ from shared.observability import Metrics, configure_logging
 from shared.outbox import OutboxRelay
 from shared.pipeline import Pipeline, pipelined_subscriber
 from shared.settings import ServiceSettings
+from shared.topics import TopicPolicy, contract_topics, retention_of
 from shared.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -161,7 +162,9 @@ async def running(runtime: Runtime, migrations: Path) -> AsyncIterator[None]:
     settings = runtime.settings
     await _until_it_works("database", lambda: migrate(runtime.engine, settings.db_schema, migrations))
     kafka = (settings.kafka_bootstrap_servers, settings.topic_prefix, settings.topic_partitions, settings.service)
-    await _until_it_works("broker", lambda: restore_if_lost(*kafka, runtime.relay))
+    policy = TopicPolicy.of(settings)
+    await _until_it_works("broker", lambda: restore_if_lost(*kafka, runtime.relay, policy=policy))
+    await _until_it_works("broker", lambda: check_topics(settings, runtime.metrics))
     await _until_it_works("broker", lambda: start_broker(runtime.broker))
     watch = watch_broker(
         *kafka,
@@ -169,6 +172,7 @@ async def running(runtime: Runtime, migrations: Path) -> AsyncIterator[None]:
         lambda: kafka_consumers(runtime.broker),
         check_seconds=settings.broker_check_seconds,
         retention_days=settings.outbox_retention_days,
+        policy=policy,
     )
     background = [
         asyncio.create_task(runtime.relay.run(), name="outbox-relay"),
@@ -176,6 +180,7 @@ async def running(runtime: Runtime, migrations: Path) -> AsyncIterator[None]:
             keep_measuring(runtime.relay, runtime.broker, runtime.metrics, settings.metrics_interval_seconds)
         ),
         asyncio.create_task(watch, name="broker-watch"),
+        asyncio.create_task(_keep_checking_topics(runtime), name="topic-check"),
         *(asyncio.create_task(task()) for task in runtime.tasks),
     ]
     tune_gc()
@@ -187,6 +192,32 @@ async def running(runtime: Runtime, migrations: Path) -> AsyncIterator[None]:
             task.cancel()
         await runtime.broker.stop()
         await runtime.engine.dispose()
+
+
+async def check_topics(settings: ServiceSettings, metrics: Metrics) -> None:
+    """Say when a topic of the contract would expire records (a rebuild replaying it would lose history): a warning
+    naming it, when first seen so, the gauge `hoinhap_topic_retention_finite` and a warning in `/readyz`."""
+    warned = metrics.expiring_topics
+    retention = await retention_of(settings.kafka_bootstrap_servers, contract_topics(settings.topic_prefix))
+    metrics.topics_checked(retention)
+    for topic in retention:
+        if topic.finite and topic.topic not in warned:
+            log.warning(
+                "topic %s would expire records (%s): the contract's topics are the system of record, replayed "
+                "by a rebuild; make it keep them for ever with `hoinhap topics fix`",
+                topic.topic,
+                topic,
+                extra={"topic": topic.topic},
+            )
+
+
+async def _keep_checking_topics(runtime: Runtime) -> None:
+    while True:
+        await asyncio.sleep(runtime.settings.broker_check_seconds)
+        try:
+            await check_topics(runtime.settings, runtime.metrics)
+        except Exception as error:  # the broker is down: readiness and the broker's watch say so
+            log.warning("topic check failed (%s); trying again", type(error).__name__)
 
 
 async def check_database(runtime: Runtime) -> None:

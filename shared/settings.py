@@ -34,6 +34,26 @@ class ServiceSettings(BaseSettings):
         validation_alias="HOINHAP_TOPIC_PARTITIONS",
         description="Partitions per topic when a service creates a missing topic.",
     )
+    topic_replication_factor: int = Field(
+        default=1,
+        ge=1,
+        validation_alias="HOINHAP_TOPIC_REPLICATION_FACTOR",
+        description="Brokers holding a copy of each topic a service creates (3 on a production cluster).",
+    )
+    topic_min_insync_replicas: int = Field(
+        default=1,
+        ge=1,
+        validation_alias="HOINHAP_TOPIC_MIN_INSYNC_REPLICAS",
+        description="`min.insync.replicas` of each topic a service creates: copies that must have a record before "
+        "the broker acknowledges it (2 on a production cluster of three).",
+    )
+    deadletter_retention_days: float = Field(
+        default=30,
+        ge=-1,
+        validation_alias="HOINHAP_DEADLETTER_RETENTION_DAYS",
+        description="How long the dead-letter topic keeps its records when a service creates it (-1: for ever); the "
+        "contract's topics are the system of record and keep theirs for ever.",
+    )
     admin_token: SecretStr = Field(
         validation_alias="HOINHAP_ADMIN_TOKEN",
         min_length=16,
