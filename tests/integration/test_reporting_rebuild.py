@@ -1,5 +1,6 @@
 """`hoinhap reporting rebuild` on the real broker and PostgreSQL: the rebuilt views equal the incremental ones,
-reads go on during the swap, and the service's consumer, going on after it, neither loses nor repeats an event."""
+reads go on during the swap, and the service's consumer, going on after it, neither loses nor repeats an event; the
+rebuild refuses topics that lost part of the history, unless told."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
 from sqlalchemy import text
 
 from services.reporting.catalogue import CATALOGUE
@@ -20,11 +21,12 @@ from services.reporting.domain import parse_period
 from services.reporting.read.figures import figures
 from services.reporting.settings import Settings
 from services.reporting.write.db import consumer_sessions
-from services.reporting.write.rebuild import Rebuild
+from services.reporting.write.rebuild import HistoryTruncatedError, Rebuild, main
 from services.reporting.write.replay import Progress
 from shared.database import create_engine, psql_params, sessions
 from shared.events import Event, new_event, serialize, topic_of
 from shared.kafka import ensure_topics
+from shared.topics import set_configs
 from tests.builders import a_completion, an_admission
 from tests.infra import Infra
 from tests.integration.test_reporting_views import _schema, deliver, dump
@@ -169,3 +171,75 @@ async def test_a_rebuild_before_the_service_ever_ran_creates_the_views(infra: In
             async with engine.begin() as conn:
                 await conn.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
             await engine.dispose()
+
+
+async def test_a_rebuild_refuses_topics_that_lost_history_and_swaps_when_told(
+    infra: Infra, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The fault: on a running broker the topics' retention is shortened (a cluster default of 7 days) and records
+    deleted. Tansu 0.6 has no DeleteRecords (its memory storage panics on it), so there the finite retention alone
+    must stop the rebuild; the earliest-offset rule is also tested on its own (tests/unit/test_topic_retention.py)."""
+    prefix = f"{infra.topic_prefix}rb{uuid.uuid4().hex[:6]}."
+    await ensure_topics(infra.bootstrap_servers, prefix, 3)
+    admitted, completed = f"{prefix}rehab.admitted", f"{prefix}rehab.completed"
+    live_name, scratch_name = f"rb_{uuid.uuid4().hex[:8]}", f"rb_{uuid.uuid4().hex[:8]}"
+    live, scratch = await _schema(infra, live_name), await _schema(infra, scratch_name)
+    events = a_stream(random.Random(5), 150, "fault")
+    env = {
+        "DATABASE_URL": infra.database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap_servers,
+        "HOINHAP_ADMIN_TOKEN": "t" * 20,
+        "HOINHAP_TOPIC_PREFIX": prefix,
+        "HOINHAP_REPORTING_DB_SCHEMA": live_name,
+    }
+    settings = Settings(**env, db_schema=live_name)  # type: ignore[arg-type]
+    try:
+        await publish(infra, prefix, events)
+        await deliver(consumer_sessions(live, live_name), [events[:100]])  # the service had applied some
+        await deliver(sessions(scratch), [events])
+        admin = AIOKafkaAdminClient(bootstrap_servers=infra.bootstrap_servers)
+        await admin.start()
+        try:
+            await set_configs(admin, {t: {"retention.ms": str(7 * 86_400_000)} for t in (admitted, completed)})
+            if infra.kafka_source != "tansu":
+                await admin.delete_records({TopicPartition(admitted, 0): RecordsToDelete(3)})
+        finally:
+            await admin.close()
+        before = await dump(live)
+
+        with pytest.raises(HistoryTruncatedError) as refused:
+            await Rebuild(settings, batch_size=100, report=lambda _: None).run()
+
+        history = refused.value.history
+        assert {r.topic for r in history.expiring} == {admitted, completed}
+        assert history.deleted == ({} if infra.kafka_source == "tansu" else {admitted: 3})
+        assert await dump(live) == before  # the live views untouched, no shadow made
+        async with live.connect() as conn:
+            shadows = await conn.execute(
+                text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": live_name + "_rebuild"}
+            )
+            assert shadows.first() is None
+
+        for name, value in env.items():  # the command: non-zero, naming the topics
+            monkeypatch.setenv(name, value)
+        assert await asyncio.to_thread(main) == 1
+        told = capsys.readouterr().err
+        assert "refused, the live views are untouched" in told and admitted in told and completed in told
+        assert "--accept-truncated" in told
+        assert await dump(live) == before
+
+        progress = await Rebuild(settings, batch_size=100, report=lambda _: None, accept_truncated=True).run()
+
+        assert progress.phase == "swapped"
+        if infra.kafka_source == "tansu":  # nothing was deleted: the views hold every event
+            assert progress.read == len(events)
+            assert await dump(live) == await dump(scratch)
+        else:
+            assert progress.read == len(events) - 3
+    finally:
+        for engine, name in ((live, live_name), (scratch, scratch_name)):
+            async with engine.begin() as conn:
+                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+            await engine.dispose()
+        async with create_engine(infra.database_url, "public").begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{live_name}_rebuild" CASCADE'))

@@ -14,13 +14,19 @@
    only for the swap's moment. The swapped-in inbox holds exactly the events the new views contain, so the
    service, resuming from its committed offsets, skips what the rebuild applied and applies what came after.
 Targets, tokens and the audit log are not rebuilt: they stay where they are.
+Before anything is written, the rebuild makes sure the topics hold the whole history: it refuses (unless told to
+accept it) when records were deleted from the start of a partition or the broker would delete some (a finite
+retention), since views replayed from them would lack those events.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
@@ -35,6 +41,46 @@ from services.reporting.write.replay import Flush, Progress, Replay, Report, ass
 from shared.database import create_engine, migrate, sessions
 from shared.events import EVENT_TOPICS
 from shared.runtime import tune_gc
+from shared.topics import Retention, retention_of
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class History:
+    """What the topics lack of the history a rebuild replays: records deleted from their start (the earliest
+    offsets summed, per topic) and the topics the broker would delete records of."""
+
+    deleted: dict[str, int]
+    expiring: list[Retention]
+
+    @property
+    def whole(self) -> bool:
+        return not self.deleted and not self.expiring
+
+    def __str__(self) -> str:
+        retention = {r.topic: str(r) for r in self.expiring}
+        return "; ".join(
+            f"{topic}: {self.deleted.get(topic, 0):,} records deleted from its start, {retention.get(topic, 'retention for ever')}"
+            for topic in sorted({*self.deleted, *retention})
+        )
+
+
+class HistoryTruncatedError(Exception):
+    """The topics no longer hold every record, or would not for long: views replayed from them would lack events."""
+
+    def __init__(self, history: History) -> None:
+        super().__init__(f"the topics do not hold the whole history: {history}")
+        self.history = history
+
+
+def deleted_records(earliest: Mapping[TopicPartition, int]) -> dict[str, int]:
+    """Records gone from the start of each topic that lost some: a partition's earliest offset is how many."""
+    deleted: dict[str, int] = {}
+    for partition, offset in earliest.items():
+        if offset > 0:
+            deleted[partition.topic] = deleted.get(partition.topic, 0) + offset
+    return deleted
 
 
 def _print(progress: Progress) -> None:
@@ -52,8 +98,10 @@ class Rebuild:
         flush_every: int = 50_000,
         writers: int = 2,
         report: Report = _print,
+        accept_truncated: bool = False,
     ) -> None:
         self.settings = settings
+        self.accept_truncated = accept_truncated
         self.writers = writers
         self.live = settings.db_schema
         self.shadow = shadow.shadow_of(settings.db_schema)
@@ -69,9 +117,10 @@ class Rebuild:
         await consumer.start()
         tune_gc()
         try:
+            partitions = await assign_from_beginning(consumer, self.topics)
+            await self._check_history(consumer, partitions)
             await migrate(live, self.live, MIGRATIONS)  # a rebuild may come first, before the service ever ran
             await shadow.fresh_shadow(rebuilt, self.shadow)
-            partitions = await assign_from_beginning(consumer, self.topics)
             progress = await self._replay(consumer, partitions, rebuilt)
             self._enter(progress, "making the tables durable, building indexes, analyzing")
             await shadow.index(rebuilt, self.shadow)
@@ -84,6 +133,17 @@ class Rebuild:
             await consumer.stop()
             await live.dispose()
             await rebuilt.dispose()
+
+    async def _check_history(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
+        """Refuse, before anything is written, to replay topics that lack part of the history (unless told)."""
+        earliest = await consumer.beginning_offsets(partitions)
+        retention = await retention_of(self.settings.kafka_bootstrap_servers, self.topics)
+        history = History(deleted_records(earliest), [r for r in retention if r.finite])
+        if history.whole:
+            return
+        if not self.accept_truncated:
+            raise HistoryTruncatedError(history)
+        log.warning("rebuilding from topics that lack part of the history, as told: %s", history)
 
     def _enter(self, progress: Progress, phase: str) -> None:
         progress.phase = phase
@@ -132,10 +192,19 @@ class Rebuild:
         return flush
 
 
-def main() -> int:
-    """Entry point of `hoinhap reporting rebuild`."""
+def main(accept_truncated: bool = False) -> int:
+    """Entry point of `hoinhap reporting rebuild`; `accept_truncated`: swap in views of what the topics still hold."""
     settings = Settings()  # fields come from the environment, as for the service
     print(f"rebuild: replaying {settings.topic_prefix}rehab.* into {settings.db_schema}_rebuild", flush=True)
-    progress = asyncio.run(Rebuild(settings).run())
+    try:
+        progress = asyncio.run(Rebuild(settings, accept_truncated=accept_truncated).run())
+    except HistoryTruncatedError as error:
+        print(f"rebuild: refused, the live views are untouched: {error}", file=sys.stderr)
+        print(
+            "rebuild: make the topics keep their records (`hoinhap topics fix`); to swap in views of what the "
+            "topics still hold, pass --accept-truncated",
+            file=sys.stderr,
+        )
+        return 1
     print(f"rebuild: done, swapped into {settings.db_schema}: {progress}", file=sys.stdout, flush=True)
     return 0
