@@ -16,6 +16,9 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.reporting import handlers as reporting_handlers
+from services.reporting.write.db import consumer_sessions
+from shared.consumer import Deferred
 from shared.database import migrate
 from shared.events import Event, parse_event
 from shared.parking import Parking
@@ -73,6 +76,18 @@ class Api:
         parking = Parking.of(self.runtime, parked, handlers.on_events)
         async with self.sessions.begin() as s:
             await parking.apply(s, list(events))
+
+    async def consume_into_views(self, *events: Event) -> list[Event]:
+        """Apply events to reporting's views as its consumer does: the handler and the rest it defers, in one
+        transaction under the rebuild lock taken shared, then what follows the commit. Returns the events applied."""
+        schema = self.runtime.settings.db_schema
+        async with consumer_sessions(self.runtime.engine, schema).begin() as s:
+            done = await reporting_handlers.on_events(s, list(events), schema=schema)
+            if isinstance(done, Deferred):
+                await done.rest()
+        applied = done.events if isinstance(done, Deferred) else done
+        reporting_handlers.after_commit(self.runtime.metrics, self.app.state.read_cache, applied)
+        return applied
 
 
 async def _api(service: str, database_url: str) -> AsyncIterator[Api]:
