@@ -61,7 +61,8 @@ class History:
     def __str__(self) -> str:
         retention = {r.topic: str(r) for r in self.expiring}
         return "; ".join(
-            f"{topic}: {self.deleted.get(topic, 0):,} records deleted from its start, {retention.get(topic, 'retention for ever')}"
+            f"{topic}: {self.deleted.get(topic, 0):,} records deleted from its start, "
+            f"{retention.get(topic, 'retention for ever')}"
             for topic in sorted({*self.deleted, *retention})
         )
 
