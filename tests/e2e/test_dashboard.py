@@ -125,7 +125,8 @@ async def shown(page: Page, indicator: str, field: str) -> str:
 
 
 async def loaded(page: Page, unit: str, period: str) -> None:
-    await page.wait_for_function(f"document.body.dataset.loaded === '{unit}|{period}'", timeout=30_000)
+    # a selector, not wait_for_function: the page's policy refuses the eval that a predicate in a string needs
+    await page.wait_for_selector(f'body[data-loaded="{unit}|{period}"]', state="attached", timeout=30_000)
 
 
 async def test_the_dashboard_shows_the_api_figures_and_follows_unit_and_period(
@@ -173,3 +174,72 @@ async def test_a_reader_sees_only_its_jurisdiction(suite: Suite, browser: Browse
     await refused.wait_for_selector("#login:not([hidden])")
     assert "không hợp lệ" in (await refused.text_content("#status") or "")
     await refused.close()
+
+
+#: Markup as an agency allowed to set a target could write it: each would make an element, run script or both.
+MARKUP = [
+    '<img src=x onerror="window.__pwned=1">',
+    "<script>window.__pwned=2</script>",
+    '"><svg onload="window.__pwned=3">',
+    '<iframe srcdoc="<script>parent.__pwned=4</script>"></iframe>',
+]
+#: What the page must not hold: an element from the markup, or any element that runs script on an event.
+PLANTED = "img, iframe, script:not([src]), svg[onload], [onerror], [onload]"
+
+
+async def test_markup_in_the_data_is_shown_as_text_and_runs_nothing(
+    suite: Suite, browser: Browser, hue_data: dict[str, Any]
+) -> None:
+    async with suite.client("reporting") as operator:
+        for indicator, markup in zip(
+            ("admissions.methadone", "admissions.voluntary_community"), MARKUP[:2], strict=True
+        ):
+            target = {"indicator_id": indicator, "unit": HUE, "period": "2018", "value": 5, "source_document": markup}
+            assert (await operator.put("/v1/targets", json=target)).status_code in (200, 201)
+        target = {"indicator_id": "admissions.total", "unit": HUE, "period": "2018", "value": 40}
+        put = await operator.put("/v1/targets", json=target | {"source_document": "".join(MARKUP[2:])})
+        assert put.status_code in (200, 201)
+    page = await browser.new_page()
+    await page.add_init_script(
+        "window.__violations = [];"
+        "document.addEventListener('securitypolicyviolation', (e) => window.__violations.push(e.violatedDirective));"
+    )
+    answer = await page.goto(f"{suite.url('reporting')}/dashboard#token={hue_data['token']}")
+    assert answer is not None
+    policy = answer.headers.get("content-security-policy", "")
+    for directive in ("default-src 'none'", "script-src 'self'", "frame-ancestors 'none'", "base-uri 'none'"):
+        assert directive in policy, policy
+    assert "unsafe-inline" not in policy and answer.headers.get("x-content-type-options") == "nosniff"
+
+    await page.select_option("#year", "2018")
+    await loaded(page, HUE, "2018")
+    assert await page.locator("#indicators tbody tr").count() > 10
+    assert await page.locator("#census tbody tr").count() == 7
+    assert await page.locator("#target-chart svg rect").count() >= 3
+    assert await page.locator("#trend-chart rect").count() > 0
+    header = await page.evaluate("getComputedStyle(document.querySelector('header')).backgroundColor")
+    assert header == "rgb(31, 111, 139)"  # the page's own style block is allowed by its hash
+    methadone = await page.text_content('tr[data-indicator="admissions.methadone"] .sentence') or ""
+    total = await page.text_content('tr[data-indicator="admissions.total"] .sentence') or ""
+    assert MARKUP[0] in methadone and "".join(MARKUP[2:]) in total  # shown as the agency wrote it
+
+    await page.fill("#custom", MARKUP[0])  # what a reader types reaches the page back in the error it causes
+    await page.click("#controls button[type=submit]")
+    await page.wait_for_selector("#status.error")
+    assert await page.locator(PLANTED).count() == 0
+    assert await page.evaluate("window.__pwned") is None
+    assert await page.evaluate("window.__violations") == []  # the page needs nothing its policy refuses
+    assert await page.evaluate("sessionStorage.length + localStorage.length") == 0  # the token is in no storage
+    await page.close()
+
+
+async def test_a_reload_asks_for_the_token_again(suite: Suite, browser: Browser, hue_data: dict[str, Any]) -> None:
+    page = await browser.new_page()
+    await page.goto(f"{suite.url('reporting')}/dashboard")
+    await page.fill("#token", hue_data["token"])
+    await page.click("#login-form button[type=submit]")
+    await page.wait_for_selector("#choose:not([hidden])")
+    await page.reload()
+    await page.wait_for_selector("#login:not([hidden])")
+    assert "dán lại mã" in (await page.text_content("#login") or "")
+    await page.close()

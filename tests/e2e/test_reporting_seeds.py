@@ -317,7 +317,7 @@ async def test_csv_with_vietnamese_column_labels(suite: Suite, seeded: Seed) -> 
         response = await reporting.get("/v1/indicators", params=params)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
-    lines = response.text.splitlines()
+    lines = response.content.decode("utf-8-sig").splitlines()  # a byte-order mark first, for Excel
     assert lines[0].startswith("Mã chỉ tiêu,Chỉ tiêu,Mã địa bàn,Kỳ báo cáo,Kết quả thực hiện,Chỉ tiêu kế hoạch")
     [row] = [line for line in lines if line.startswith("admissions.voluntary_community,")]
     assert row.startswith(

@@ -22,13 +22,15 @@ from tests.e2e.flow import BIEN_HOA, HOAN_KIEM, admitted, case, discharge, new_f
 
 pytestmark = pytest.mark.e2e
 
-#: The routes anyone may call, and why: liveness and readiness probes and Prometheus' scrape; the dashboard page,
-#: static HTML that asks the reader for a token; and the API's own description. None of them holds data.
+#: The routes anyone may call, and why: liveness and readiness probes and Prometheus' scrape; the dashboard page
+#: and its script, static files that ask the reader for a token; and the API's own description. None of them holds
+#: data.
 PUBLIC = {
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
     ("GET", "/dashboard"),
+    ("GET", "/dashboard.js"),
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
     ("GET", "/docs/oauth2-redirect"),

@@ -19,6 +19,7 @@ from services.reporting.read.params import (
     Labels,
     LangParam,
     PeriodParam,
+    SepParam,
     SuppressParam,
     UnitParam,
     checked_indicator,
@@ -67,6 +68,7 @@ async def get_breakdown(
     period: PeriodParam,
     format: FormatParam = "json",
     lang: LangParam = "en",
+    sep: SepParam = "comma",
     as_of: AsOfParam = None,
     suppress: SuppressParam = False,
 ) -> Breakdown | Response:
@@ -87,7 +89,7 @@ async def get_breakdown(
         rows = [
             c.model_dump() | {"indicator_id": indicator.id, "period": str(parsed)} for c in [table.total, *table.parts]
         ]
-        return csv_response(("indicator_id", "unit", "unit_name", "period", "value", "suppressed"), rows, lang)
+        return csv_response(("indicator_id", "unit", "unit_name", "period", "value", "suppressed"), rows, lang, sep)
     body = table.model_dump_json().encode()
     cache.put(version, started, request, body, unit)
     return Response(body, media_type=JSON)

@@ -18,6 +18,7 @@ from services.reporting.read.params import (
     Labels,
     LangParam,
     PeriodParam,
+    SepParam,
     SuppressParam,
     checked_period,
     checked_unit,
@@ -73,6 +74,7 @@ async def get_census(
     ] = None,
     format: FormatParam = "json",
     lang: LangParam = "en",
+    sep: SepParam = "comma",
     as_of: AsOfParam = None,
     suppress: SuppressParam = False,
 ) -> Census | Response:
@@ -96,7 +98,7 @@ async def get_census(
         total=None if TOTAL in hidden else total,
         modalities=[_census_cell(m, n, m in hidden) for m, n in by_modality.items()],
     )
-    return _census_csv(census, lang) if format == "csv" else census
+    return _census_csv(census, lang, sep) if format == "csv" else census
 
 
 def _census_cell(modality: str, residents: int, hidden: bool) -> CensusCell:
@@ -106,7 +108,7 @@ def _census_cell(modality: str, residents: int, hidden: bool) -> CensusCell:
     )
 
 
-def _census_csv(census: Census, lang: str) -> Response:
+def _census_csv(census: Census, lang: str, sep: str) -> Response:
     place: dict[str, object] = {
         "unit": census.unit,
         "facility_id": census.facility_id,
@@ -118,7 +120,7 @@ def _census_csv(census: Census, lang: str) -> Response:
         for c in census.modalities
     ]
     rows.append(place | {"modality": "Tổng số" if lang == "vi" else TOTAL, "residents": census.total})
-    return csv_response(("unit", "facility_id", "on", "as_of", "modality", "residents"), rows, lang)
+    return csv_response(("unit", "facility_id", "on", "as_of", "modality", "residents"), rows, lang, sep)
 
 
 class DischargeCell(BaseModel):
@@ -158,6 +160,7 @@ async def get_discharges(
     period: PeriodParam,
     format: FormatParam = "json",
     lang: LangParam = "en",
+    sep: SepParam = "comma",
     as_of: AsOfParam = None,
 ) -> Discharges | Response:
     require_unit(principal, checked_unit(unit))
@@ -168,7 +171,7 @@ async def get_discharges(
     if format == "csv":
         table = [r.model_dump() | {"unit": unit, "period": str(parsed), "as_of": as_of} for r in rows]
         columns = ("unit", "period", "as_of", "modality", "outcome", "discharges", "median_days")
-        return csv_response(columns, table, lang)
+        return csv_response(columns, table, lang, sep)
     rates = [_completion_rate(m, [r for r in found if r.modality == m]) for m in Modality]
     return Discharges(unit=unit, period=str(parsed), as_of=as_of, rows=rows, by_modality=rates)
 

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.reporting.catalogue import CATALOGUE, COUNT_LABELS, Indicator
+from services.reporting.catalogue import CATALOGUE, COUNT_LABELS, Counts, Indicator
 from services.reporting.domain import Figure, Period, achievement_pct
 from services.reporting.read.cache import ReadCache
 from services.reporting.read.figures import UnitFigures, unit_figures
@@ -23,6 +23,7 @@ from services.reporting.read.params import (
     Labels,
     LangParam,
     PeriodParam,
+    SepParam,
     SuppressParam,
     TableFormatParam,
     UnitParam,
@@ -147,13 +148,14 @@ def _rows(values: list[IndicatorValue], lang: str) -> list[dict[str, Any]]:
             "label": v.labels.vi if lang == "vi" else v.labels.en,
             "counts": v.count_labels.vi if lang == "vi" else v.counts,
             "source_document": v.target_source_document,
+            "percent": v.counts == Counts.PERCENT,
         }
         for v in values
     ]
 
 
-def _csv(values: list[IndicatorValue], lang: str) -> Response:
-    return csv_response(INDICATOR_COLUMNS, _rows(values, lang), lang)
+def _csv(values: list[IndicatorValue], lang: str, sep: str) -> Response:
+    return csv_response(INDICATOR_COLUMNS, _rows(values, lang), lang, sep)
 
 
 @router.get(
@@ -170,6 +172,7 @@ async def list_indicators(
     period: PeriodParam,
     format: TableFormatParam = "json",
     lang: LangParam = "en",
+    sep: SepParam = "comma",
     as_of: AsOfParam = None,
     suppress: SuppressParam = False,
 ) -> IndicatorList | Response:
@@ -180,7 +183,7 @@ async def list_indicators(
     version, started = cache.version, time.monotonic()
     values = await indicator_values(sessions, cache, list(CATALOGUE.values()), unit, parsed, as_of, cut)
     if format == "csv":
-        return _csv(values, lang)
+        return _csv(values, lang, sep)
     if format == "xlsx":
         return xlsx_response(INDICATOR_COLUMNS, _rows(values, lang), lang, f"hoinhap-{unit}-{parsed}")
     listed = IndicatorList(unit=unit, unit_name=units.name(unit), period=str(parsed), as_of=as_of, indicators=values)
@@ -204,6 +207,7 @@ async def get_indicator(
     period: PeriodParam,
     format: FormatParam = "json",
     lang: LangParam = "en",
+    sep: SepParam = "comma",
     as_of: AsOfParam = None,
     suppress: SuppressParam = False,
 ) -> IndicatorValue | Response:
@@ -215,7 +219,7 @@ async def get_indicator(
     version, started = cache.version, time.monotonic()
     [value] = await indicator_values(sessions, cache, [indicator], unit, parsed, as_of, cut)
     if format == "csv":
-        return _csv([value], lang)
+        return _csv([value], lang, sep)
     body = value.model_dump_json().encode()
     cache.put(version, started, request, body, unit)
     return Response(body, media_type=JSON)

@@ -24,6 +24,14 @@ PeriodParam = Annotated[
 FormatParam = Annotated[Literal["json", "csv"], Query(description="Response format.")]
 TableFormatParam = Annotated[Literal["json", "csv", "xlsx"], Query(description="Response format.")]
 LangParam = Annotated[Literal["en", "vi"], Query(description="Language of CSV column headers and labels.")]
+SepParam = Annotated[
+    Literal["comma", "semicolon"],
+    Query(
+        description="Field separator of a CSV answer: comma (,) or semicolon (;), for Excel where the list separator "
+        "is ; as on Vietnamese Windows. Every CSV answer is UTF-8 with a BOM; text that would start a formula "
+        "(=, +, -, @) is written with a leading '."
+    ),
+]
 AsOfParam = Annotated[
     IsoDay | None,
     Query(description="Figures as they were known on this date (YYYY-MM-DD), by when agencies recorded events."),

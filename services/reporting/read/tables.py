@@ -1,10 +1,13 @@
-"""Published tables: rows for JSON, CSV with English or Vietnamese column labels, and which cells to withhold."""
+"""Published tables: CSV and XLSX with English or Vietnamese column labels, safe to open in a spreadsheet, and which
+cells to withhold."""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Mapping, Sequence
+from datetime import date
 from typing import Any
 
 import xlsxwriter
@@ -46,30 +49,65 @@ def as_tables(*media_types: str) -> dict[str, Any]:
 
 
 CSV = "text/csv"
+#: Field separators a reader may ask for (`sep=`): Excel where the list separator is `;` (as on Vietnamese Windows)
+#: splits only `;`-separated files into columns.
+SEPARATORS = {"comma": ",", "semicolon": ";"}
+#: What a spreadsheet takes for the start of a formula (OWASP's CSV injection list).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+BOM = "\ufeff"
 
 
-def csv_response(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], lang: str) -> Response:
-    """A CSV table; `lang=vi` gives Vietnamese column headers (values stay machine-readable)."""
+def inert(value: Any) -> Any:
+    """A cell a spreadsheet will not run: text that would start a formula gets a leading `'`; numbers stay numbers."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
+def csv_response(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], lang: str, sep: str = "comma") -> Response:
+    """A CSV table in UTF-8 with a BOM (so Excel reads Vietnamese right), separated as `sep` asks; `lang=vi` gives
+    Vietnamese column headers (values stay machine-readable)."""
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([HEADERS[c][1 if lang == "vi" else 0] for c in columns])
+    out.write(BOM)
+    writer = csv.writer(out, delimiter=SEPARATORS[sep])
+    writer.writerow([inert(HEADERS[c][1 if lang == "vi" else 0]) for c in columns])
     for row in rows:
-        writer.writerow(["" if row.get(c) is None else row.get(c) for c in columns])
+        writer.writerow(["" if row.get(c) is None else inert(row.get(c)) for c in columns])
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
 
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+#: Columns holding a percentage in every row, and those holding one in a rate's row (`percent` true).
+PERCENT_COLUMNS = {"achievement_pct"}
+RATE_COLUMNS = {"value", "previous_value", "change"}
+#: Format codes: Excel shows `,` as the reader's own thousands separator (`.` on Vietnamese Windows).
+FORMATS: dict[str, dict[str, Any]] = {
+    "header": {"bold": True},
+    "integer": {"num_format": "#,##0"},
+    "decimal": {"num_format": "#,##0.00"},
+    "percent": {"num_format": "0.00%"},
+    "date": {"num_format": "dd/mm/yyyy"},
+    "quoted": {"quote_prefix": True},
+}
+
+
+def sheet_name(title: str) -> str:
+    """`title` as Excel takes a sheet name: none of `[]:*?/\\`, no `'` at either end, 31 characters at most."""
+    name = re.sub(r"[\[\]:*?/\\]", "_", title).strip("'")[:31].strip("'")
+    return name or "hoinhap"
 
 
 def xlsx_response(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], lang: str, title: str) -> Response:
-    """The same table as `csv_response`, as an Excel workbook with one sheet, numbers kept as numbers."""
+    """The same table as `csv_response`, as an Excel workbook with one sheet: numbers as numbers with formats (rates
+    as percentages), dates as dates, text never taken for a formula."""
     out = io.BytesIO()
-    with xlsxwriter.Workbook(out, {"in_memory": True}) as book:
-        sheet = book.add_worksheet(title[:31])
-        bold = book.add_format({"bold": True})
-        sheet.write_row(0, 0, [HEADERS[c][1 if lang == "vi" else 0] for c in columns], bold)
+    options = {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False}
+    with xlsxwriter.Workbook(out, options) as book:
+        formats = {name: book.add_format(spec) for name, spec in FORMATS.items()}
+        sheet = book.add_worksheet(sheet_name(title))
+        for c, column in enumerate(columns):
+            sheet.write_string(0, c, HEADERS[column][1 if lang == "vi" else 0], formats["header"])
         for r, row in enumerate(rows, start=1):
-            sheet.write_row(r, 0, ["" if row.get(c) is None else _cell(row.get(c)) for c in columns])
+            for c, column in enumerate(columns):
+                _write(sheet, r, c, row.get(column), formats, _is_percent(column, row))
         sheet.autofit()
     filename = f"{title}.xlsx".replace("/", "_")
     return Response(
@@ -77,8 +115,25 @@ def xlsx_response(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], lan
     )
 
 
-def _cell(value: Any) -> Any:
-    return value if isinstance(value, int | float | str) else str(value)
+def _is_percent(column: str, row: Mapping[str, Any]) -> bool:
+    return column in PERCENT_COLUMNS or (column in RATE_COLUMNS and bool(row.get("percent")))
+
+
+def _write(sheet: Any, r: int, c: int, value: Any, formats: Mapping[str, Any], percent: bool) -> None:
+    """One cell, as the kind of value it is (xlsxwriter's `write` would take `=...` text for a formula)."""
+    if value is None:
+        sheet.write_blank(r, c, None)
+    elif isinstance(value, bool):
+        sheet.write_boolean(r, c, value)
+    elif isinstance(value, int | float):
+        number = value / 100 if percent else value
+        kind = "percent" if percent else "integer" if isinstance(value, int) else "decimal"
+        sheet.write_number(r, c, number, formats[kind])
+    elif isinstance(value, date):
+        sheet.write_datetime(r, c, value, formats["date"])
+    else:
+        text = str(value)
+        sheet.write_string(r, c, text, formats["quoted"] if text.startswith(FORMULA_STARTS) else None)
 
 
 def withheld_indicators(values: Mapping[str, Figure], threshold: int) -> set[str]:
