@@ -26,12 +26,21 @@ def load_yaml(path: Path) -> Any:
     return yaml.safe_load(path.read_text())
 
 
+def required_tool(command: str, package: str) -> str:
+    """The path of `command`; a test that needs it fails when it is missing, saying how to get it."""
+    found = shutil.which(command)
+    if found is None:
+        pytest.fail(
+            f"{command} not found: install Debian's {package} package (`sudo apt-get install {package}`), or run "
+            "`bash .ci/run`, which installs what the tests need and runs them",
+            pytrace=False,
+        )
+    return found
+
+
 @pytest.fixture(scope="session")
 def promtool() -> str:
-    found = shutil.which("promtool")
-    if found is None:
-        pytest.fail("promtool not found: install Debian's `prometheus` package (.ci/run does)")
-    return found
+    return required_tool("promtool", "prometheus")
 
 
 def exported_series() -> set[str]:
