@@ -97,7 +97,7 @@ def _decoded(path: Path) -> str:
 
 
 def _json_rows(text: str) -> Iterator[tuple[int, Row]]:
-    for line, row_text in enumerate(text.splitlines(), start=1):
+    for line, row_text in enumerate(text.split("\n"), start=1):  # not splitlines: JSON text may hold U+2028
         if row_text.strip():
             try:
                 row = json.loads(row_text)
