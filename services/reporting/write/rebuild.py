@@ -41,6 +41,7 @@ from services.reporting.write.replay import Flush, Progress, Replay, Report, ass
 from shared.database import create_engine, migrate, sessions
 from shared.events import EVENT_TOPICS
 from shared.runtime import tune_gc
+from shared.settings import load
 from shared.topics import Retention, retention_of
 
 log = logging.getLogger(__name__)
@@ -195,7 +196,7 @@ class Rebuild:
 
 def main(accept_truncated: bool = False) -> int:
     """Entry point of `hoinhap reporting rebuild`; `accept_truncated`: swap in views of what the topics still hold."""
-    settings = Settings()  # fields come from the environment, as for the service
+    settings = load(Settings)  # fields come from the environment, as for the service
     print(f"rebuild: replaying {settings.topic_prefix}rehab.* into {settings.db_schema}_rebuild", flush=True)
     try:
         progress = asyncio.run(Rebuild(settings, accept_truncated=accept_truncated).run())
