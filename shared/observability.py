@@ -16,7 +16,10 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    GCCollector,
     Histogram,
+    PlatformCollector,
+    ProcessCollector,
     disable_created_metrics,
     generate_latest,
 )
@@ -94,6 +97,10 @@ class Metrics:
 
     def __post_init__(self) -> None:
         r = self.registry
+        # The process's own: resident memory, CPU seconds, open files (process_*), garbage collections (python_gc_*)
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
         self.consumed = Counter(
             "hoinhap_events_consumed",
             "Records taken from Kafka, by event type and result (applied, duplicate, rejected, failed).",

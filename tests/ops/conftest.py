@@ -56,9 +56,11 @@ def recorded_series() -> set[str]:
 
 
 def series_in(expr: str) -> set[str]:
-    """The series names a PromQL expression reads (ours, FastStream's, recording rules and Prometheus's own)."""
+    """The series names a PromQL expression reads (ours, FastStream's, the process collectors', recording rules and
+    Prometheus's own)."""
     names = set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", re.sub(r'"[^"]*"', '""', expr)))
-    return {n for n in names if n.startswith(("hoinhap_", "faststream_")) or ":" in n or n in BUILTIN_SERIES}
+    ours = ("hoinhap_", "faststream_", "process_", "python_")
+    return {n for n in names if n.startswith(ours) or ":" in n or n in BUILTIN_SERIES}
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,7 @@ STATE = {
     "postgres": "/var/lib/postgresql/data",
     "prometheus": "/prometheus",
     "grafana": "/var/lib/grafana",
+    "alertmanager": "/alertmanager",
 }
 
 
@@ -93,6 +94,17 @@ def test_host_paths_mounted_into_containers_exist(compose: dict[str, Any]) -> No
             source = volume.split(":")[0]
             if source.startswith("./"):
                 assert (ROOT / source).exists(), f"{name}: {source}"
+
+
+def test_prometheus_sends_its_alerts_to_alertmanager_which_tells_the_operators(compose: dict[str, Any]) -> None:
+    alertmanager = services(compose)["alertmanager"]
+    assert "./deploy/alertmanager:/etc/alertmanager:ro" in alertmanager["volumes"]
+    [sent_to] = load_yaml(ROOT / "deploy/prometheus/prometheus.yml")["alerting"]["alertmanagers"]
+    assert sent_to["static_configs"][0]["targets"] == ["alertmanager:9093"]
+    config = load_yaml(ROOT / "deploy/alertmanager/alertmanager.yml")
+    receivers = {r["name"] for r in config["receivers"]}
+    routes = [config["route"], *config["route"].get("routes", [])]
+    assert all(route["receiver"] in receivers for route in routes)
 
 
 def test_kafka_runs_in_kraft_mode_and_the_contract_topics_are_created(compose: dict[str, Any]) -> None:

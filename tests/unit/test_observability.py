@@ -17,9 +17,14 @@ UNITS = ("seconds", "bytes", "records", "events", "total")
 STATES = {"hoinhap_topic_retention_finite"}
 IDS = {"id", "event_id", "episode_id", "subject", "national_id", "unit"}
 
+#: The client library's own collectors: the process (memory, CPU, files), the platform and the garbage collector.
+STANDARD = ("process_", "python_")
+
 
 def test_metric_names_say_their_unit_and_labels_are_bounded() -> None:
     for family in Metrics().registry.collect():
+        if family.name.startswith(STANDARD):
+            continue
         assert re.fullmatch(r"hoinhap_[a-z]+(_[a-z]+)*", family.name), family.name
         exported = family.name + ("_total" if family.type == "counter" else "")
         assert exported.endswith(UNITS) or (family.type == "gauge" and family.name in STATES), exported
@@ -27,6 +32,11 @@ def test_metric_names_say_their_unit_and_labels_are_bounded() -> None:
             assert not family.name.endswith("_total"), family.name
         for sample in family.samples:
             assert not IDS & set(sample.labels), family.name
+
+
+def test_the_process_and_its_garbage_collector_are_measured_too() -> None:
+    names = {family.name for family in Metrics().registry.collect()}
+    assert {"process_resident_memory_bytes", "process_cpu_seconds", "python_gc_collections", "python_info"} <= names
 
 
 def test_counters_start_at_zero_so_the_first_increase_shows() -> None:
