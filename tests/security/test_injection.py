@@ -96,7 +96,7 @@ async def test_an_unknown_query_parameter_is_refused_not_ignored(secured: Suite)
     async with secured.client("reporting") as reporting:
         response = await reporting.get("/v1/indicators", params={"unit": "01", **PERIOD, "asof": "2020-01-01"})
     assert response.status_code == 422
-    assert "this endpoint takes: as_of, format, lang, period, suppress, unit" in response.text
+    assert "this endpoint takes: as_of, format, lang, period, sep, suppress, unit" in response.text
     assert "asof" not in response.text
     async with httpx.AsyncClient(base_url=secured.url("reporting")) as anonymous:
         assert (await anonymous.get("/v1/indicators", params={"asof": "x"})).status_code == 401
