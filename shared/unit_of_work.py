@@ -33,7 +33,11 @@ class UnitOfWork:
 
     async def __aenter__(self) -> UnitOfWork:
         self._transaction = self.session.begin()
-        await self._transaction.__aenter__()
+        try:
+            await self._transaction.__aenter__()
+        except BaseException:
+            await self.session.close()
+            raise
         return self
 
     async def __aexit__(

@@ -214,3 +214,20 @@ async def test_an_episode_is_read_within_the_jurisdiction_only(intake: Api) -> N
     assert (own.status_code, other.status_code, missing.status_code) == (200, 403, 404)
     assert own.json()["subject"] == subject
     assert (misspelt.status_code, malformed.status_code) == (422, 422)
+
+
+async def test_the_relay_is_woken_after_a_write_that_published_and_not_after_a_refusal(intake: Api) -> None:
+    subject = await a_registered_person(intake)
+    woken: list[str] = []
+    intake.runtime.relay.wake = lambda: woken.append("woken")  # type: ignore[method-assign]
+    try:
+        refused = await intake.client.post(
+            "/v1/admissions", json=an_admission(subject, service_point_id=None), headers=intake.as_operator()
+        )
+        assert (refused.status_code, woken) == (422, [])
+        admitted = await intake.client.post("/v1/admissions", json=an_admission(subject), headers=intake.as_operator())
+        assert (admitted.status_code, woken) == (201, ["woken"])
+        again = await intake.client.post("/v1/admissions", json=an_admission(subject), headers=intake.as_operator())
+        assert (again.status_code, woken) == (200, ["woken"])
+    finally:
+        del intake.runtime.relay.wake
