@@ -7,7 +7,7 @@ import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -73,6 +73,11 @@ _DESCRIPTIONS = {
 def refusals(*codes: int) -> dict[int | str, dict[str, Any]]:
     """`responses=` of an endpoint: how it may refuse."""
     return {code: {"model": Problem, "description": _DESCRIPTIONS[code]} for code in (401, *codes)}
+
+
+def answer_created(response: Response, created: bool) -> None:
+    """A write's status: 201 when this request made the record, 200 when the same was recorded before."""
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
 
 
 class InvalidFieldError(ValueError):

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from services.aftercare import usecases
 from services.aftercare.usecases import CaseRecord, EmploymentIn, RelapseIn
-from shared.api import Sessions, Ward, Writes, refusals
+from shared.api import Sessions, Ward, Writes, answer_created, refusals
 from shared.auth import CurrentPrincipal
 from shared.events import ID_PATTERN
 
@@ -31,10 +31,6 @@ class CaseOut(BaseModel):
     closed_on: date | None
     closed_reason: str | None = Field(description="`relapsed`, or null while the case is open.")
     supports: list[SupportOut]
-
-
-def _created(response: Response, created: bool) -> None:
-    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
 
 
 @router.get(
@@ -79,7 +75,7 @@ async def record_relapse(
 ) -> CaseOut:
     async with work() as uow:
         case, created = await usecases.record_relapse(uow, principal, episode_id, body)
-    _created(response, created)
+    answer_created(response, created)
     return _out(case)
 
 
@@ -98,7 +94,7 @@ async def record_employment(
 ) -> CaseOut:
     async with work() as uow:
         case, created = await usecases.record_employment(uow, principal, episode_id, body)
-    _created(response, created)
+    answer_created(response, created)
     return _out(case)
 
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from services.facility import usecases
 from services.facility.models import Facility
 from services.facility.usecases import DischargeIn, FacilityIn, NewFacilityIn, Residence, TransferIn
-from shared.api import IsoDay, Sessions, Writes, refusals
+from shared.api import IsoDay, Sessions, Writes, answer_created, refusals
 from shared.auth import CurrentPrincipal
 from shared.events import ID_PATTERN
 from shared.parking import Parking
@@ -62,10 +62,6 @@ class ResidentOut(BaseModel):
     stays: list[StayOut]
 
 
-def _created(response: Response, created: bool) -> None:
-    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-
-
 @router.post(
     "/facilities",
     status_code=status.HTTP_201_CREATED,
@@ -98,7 +94,7 @@ async def put_facility(
 ) -> FacilityOut:
     async with work() as uow:
         facility, created = await usecases.save_facility(uow, principal, waiting, facility_id, body)
-    _created(response, created)
+    answer_created(response, created)
     return _facility_out(facility)
 
 
@@ -159,7 +155,7 @@ async def transfer(
 ) -> ResidentOut:
     async with work() as uow:
         residence, created = await usecases.transfer(uow, principal, episode_id, body)
-    _created(response, created)
+    answer_created(response, created)
     return _resident_out(residence)
 
 
@@ -178,7 +174,7 @@ async def discharge(
 ) -> ResidentOut:
     async with work() as uow:
         residence, created = await usecases.discharge(uow, principal, episode_id, body)
-    _created(response, created)
+    answer_created(response, created)
     return _resident_out(residence)
 
 

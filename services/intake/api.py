@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from services.intake import usecases
 from services.intake.models import Episode
 from services.intake.usecases import AdmissionIn, CompletionIn, PersonIn
-from shared.api import Sessions, Writes, refusals
+from shared.api import Sessions, Writes, answer_created, refusals
 from shared.auth import CurrentPrincipal
 from shared.events import ID_PATTERN
 
@@ -42,10 +42,6 @@ class EpisodeOut(BaseModel):
     relapsed_on: date | None
 
 
-def _created(response: Response, created: bool) -> None:
-    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-
-
 @router.post(
     "/persons",
     status_code=status.HTTP_201_CREATED,
@@ -58,7 +54,7 @@ async def register_person(
 ) -> PersonOut:
     async with work() as uow:
         subject, created = await usecases.register_person(uow, principal, body, request.app.state.subject_key)
-    _created(response, created)
+    answer_created(response, created)
     return PersonOut(subject=subject)
 
 
@@ -79,7 +75,7 @@ async def register_person(
 async def admit(body: AdmissionIn, principal: CurrentPrincipal, work: Writes, response: Response) -> AdmissionOut:
     async with work() as uow:
         episode, created = await usecases.admit(uow, principal, body)
-    _created(response, created)
+    answer_created(response, created)
     return AdmissionOut(episode_id=episode.episode_id, previous_episode_id=episode.previous_episode_id)
 
 
@@ -100,7 +96,7 @@ async def complete(
 ) -> EpisodeOut:
     async with work() as uow:
         episode, created = await usecases.complete(uow, principal, episode_id, body)
-    _created(response, created)
+    answer_created(response, created)
     return _out(episode)
 
 
